@@ -1,0 +1,43 @@
+# nnlearn: `make demo` installs and runs the quickstart probe; `make test` installs and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch is installed first so that the package's own `torch` range never pulls
+# a multi-GB CUDA build. On a machine whose pip does not find a CPU wheel by itself, use e.g.
+#   make install TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH ?= torch==2.13.0
+TORCH_ARGS ?=
+STAMP := $(VENV)/.nnlearn-installed
+
+.PHONY: install demo test test-fast lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH_ARGS) "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/nnlearn probe configs/quickstart.yaml
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check nnlearn tests bench
+	$(VENV)/bin/ruff format --check nnlearn tests bench
+
+format: install
+	$(VENV)/bin/ruff format nnlearn tests bench
+	$(VENV)/bin/ruff check --fix nnlearn tests bench
+
+bench: install
+	$(PY) bench/overhead.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,3 @@
+from nnlearn.cli import main
+
+main()

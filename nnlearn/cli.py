@@ -1,0 +1,187 @@
+"""The command line. It parses options, calls the library and maps outcomes to exit codes;
+deep code raises `NnlearnError`, caught once here. Torch is imported only by commands that train.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nnlearn.errors import ExitCode, NnlearnError
+
+app = typer.Typer(
+    name="nnlearn",
+    help="Why is my neural network not learning? Probe a training run and diagnose it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+    never = "never"
+
+
+class Format(str, Enum):
+    rich = "rich"
+    json = "json"
+
+
+def _fail(exc: NnlearnError) -> None:
+    """One clear message on stderr, no traceback, the error's exit code."""
+    from rich.console import Console
+    from rich.text import Text
+
+    text = Text("error: ", style="bold red")
+    text.append(exc.render())
+    Console(stderr=True, highlight=False, soft_wrap=True).print(text)
+    raise typer.Exit(int(exc.exit_code))
+
+
+@app.command()
+def probe(
+    spec: Annotated[Path, typer.Argument(help="the experiment spec (YAML)")],
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed (spec: seed)")] = None,
+    steps: Annotated[int | None, typer.Option(help="main-run steps (spec: probe.steps)")] = None,
+    budget: Annotated[
+        float | None, typer.Option(help="wall-clock cap in seconds (spec: probe.budget_s)")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="override a spec field: dotted.key=value (repeatable)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="run folder (default runs/<name>-<time>/)")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="write the findings JSON")
+    ] = None,
+    format: Annotated[Format, typer.Option(help="what goes to stdout")] = Format.rich,
+    fail_on: Annotated[
+        FailOn, typer.Option(help="lowest severity that makes the exit code 1")
+    ] = FailOn.error,
+    quiet: Annotated[bool, typer.Option(help="print only the verdict line")] = False,
+) -> None:
+    """Run a short instrumented training probe and diagnose it."""
+    try:
+        code = _probe(
+            spec,
+            device,
+            seed,
+            steps,
+            budget,
+            set_ or [],
+            out,
+            json_path,
+            format,
+            fail_on.value,
+            quiet,
+        )
+    except NnlearnError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
+
+
+def _probe(spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on, quiet):
+    from nnlearn.spec import load_spec, parse_overrides
+
+    overrides = parse_overrides(sets)
+    for key, value in (
+        ("device", device),
+        ("seed", seed),
+        ("probe.steps", steps),
+        ("probe.budget_s", budget),
+    ):
+        if value is not None:
+            overrides.append((key, value))
+    spec = load_spec(spec_file, overrides)
+
+    from rich.console import Console
+
+    from nnlearn.probe.runner import default_run_dir, run_probe
+    from nnlearn.report.artifacts import write_findings
+    from nnlearn.report.json_report import dumps, report_dict
+    from nnlearn.report.progress import RichProgress
+    from nnlearn.verdict import exit_code_for
+
+    console = Console(highlight=False)
+    show = fmt == Format.rich and not quiet and console.is_terminal
+    with RichProgress(console, enabled=show) as progress:
+        result = run_probe(
+            spec, str(spec_file), out_dir=out or default_run_dir(spec.name), progress=progress
+        )
+    code = exit_code_for(result.findings, fail_on)
+    data = report_dict(result, fail_on, code)
+    write_findings(data, result)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(dumps(data) + "\n")
+    if fmt == Format.json:
+        sys.stdout.write(dumps(data) + "\n")
+    else:
+        from nnlearn.report.terminal import render
+
+        render(result, console, quiet=quiet, exit_code=code)
+    return code
+
+
+@app.command()
+def validate(
+    spec: Annotated[Path, typer.Argument(help="the experiment spec (YAML)")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="dotted.key=value")] = None,
+) -> None:
+    """Check a spec (fields, paths, the user's `_target_` signatures) without training."""
+    try:
+        from nnlearn.spec import load_spec, parse_overrides
+        from nnlearn.spec.check import check_spec
+
+        loaded = load_spec(spec, parse_overrides(set_ or []))
+        summary = check_spec(loaded, str(spec))
+    except NnlearnError as exc:
+        _fail(exc)
+    typer.echo(f"{spec}: valid ({summary})")
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="where to write the starter spec")] = Path(
+        "nnlearn.yaml"
+    ),
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Write a commented starter spec."""
+    from importlib.resources import files
+
+    if path.exists() and not force:
+        _fail(NnlearnError(f"{path} exists; use --force to overwrite it"))
+    text = files("nnlearn.spec").joinpath("starter.yaml").read_text()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    typer.echo(f"wrote {path}; next: nnlearn validate {path} && nnlearn probe {path}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from nnlearn import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+
+
+__all__ = ["ExitCode", "app", "main"]

@@ -1,0 +1,1 @@
+"""The probe: data -> model -> init check -> main run -> experiments -> rules -> report."""

@@ -1,0 +1,188 @@
+"""Orchestrate one probe: data -> audits -> model -> init check -> main run -> experiments ->
+rules -> verdict -> run folder. The CLI and tests call `run_probe`."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnlearn.measurements import Measurements, MetricsRecorder
+from nnlearn.rules import Finding, RuleOutcome
+from nnlearn.spec.schema import Spec
+
+# share of the budget the main run may use when experiments follow it
+MAIN_RUN_SHARE = 0.6
+
+
+@dataclass
+class ProbeResult:
+    spec: Spec
+    spec_path: str | None
+    device: str
+    duration_s: float
+    measurements: Measurements
+    outcomes: list[RuleOutcome]
+    findings: list[Finding]
+    verdict: str
+    experiments: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class Progress:
+    """What the runner reports while it works; the CLI renders it (or not)."""
+
+    def phase(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, step: int) -> None: ...
+
+
+def run_probe(
+    spec: Spec,
+    spec_path: str | None = None,
+    *,
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> ProbeResult:
+    from nnlearn.audit import audit_data
+    from nnlearn.data import build_data
+    from nnlearn.models import build_model
+    from nnlearn.monitor import Monitor
+    from nnlearn.probe.experiments import ExperimentContext, available, run_experiment
+    from nnlearn.probe.loop import train
+    from nnlearn.probe.setup import build_loss, build_optimizer, resolve_device, seed_everything
+    from nnlearn.rules import evaluate_rules
+    from nnlearn.verdict import diagnose
+
+    progress = progress or Progress()
+    start = time.perf_counter()
+    budget_end = start + spec.probe.budget_s
+    device = resolve_device(spec.device)
+    seed_everything(spec.seed)
+    recorder = MetricsRecorder()
+    facts: dict[str, Any] = {}
+    notes: list[str] = []
+
+    progress.phase("loading data")
+    bundle = build_data(spec, spec_path)
+    notes += bundle.notes
+    facts["data"] = audit_data(bundle, seed=spec.seed)
+
+    progress.phase("building model")
+    seed_everything(spec.seed)
+    model = build_model(spec, bundle, spec_path).to(device)
+    initial_model = copy.deepcopy(model)
+    loss_fn = build_loss(spec, bundle.task, spec_path)
+    optimizer = build_optimizer(spec, model, spec_path)
+    facts["model"] = {
+        "class": type(model).__name__,
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "loss": loss_fn.name,
+        "optimizer": type(optimizer).__name__,
+    }
+
+    wanted = list(dict.fromkeys(spec.probe.experiments))
+    have = set(available())
+    experiments: dict[str, Any] = {}
+
+    def context(deadline: float) -> ExperimentContext:
+        return ExperimentContext(
+            spec=spec,
+            file=spec_path,
+            bundle=bundle,
+            initial_model=initial_model,
+            loss_fn=loss_fn,
+            device=device,
+            recorder=recorder,
+            facts=facts,
+            deadline=deadline,
+            seed=spec.seed,
+            on_step=progress.advance,
+        )
+
+    def experiment(name: str, deadline: float) -> None:
+        if name not in have:
+            notes.append(f"experiment {name} is not available in this version; skipped")
+            return
+        if time.perf_counter() >= deadline:
+            notes.append(f"experiment {name} skipped: the {spec.probe.budget_s:g}s budget ran out")
+            experiments[name] = {"skipped": "budget"}
+            return
+        progress.phase(name)
+        experiments[name] = run_experiment(name, context(deadline))
+
+    if "init_check" in wanted:
+        experiment("init_check", budget_end)
+        facts["init"] = experiments["init_check"]
+    later = [n for n in wanted if n != "init_check"]
+
+    progress.phase("main run", total=spec.probe.steps)
+    seed_everything(spec.seed)
+    share = MAIN_RUN_SHARE if later else 1.0
+    main_deadline = time.perf_counter() + share * max(budget_end - time.perf_counter(), 0.0)
+    monitor = Monitor(model, optimizer, recorder=recorder, facts=facts, run="main")
+    with monitor:
+        result = train(
+            model,
+            loss_fn,
+            optimizer,
+            bundle,
+            monitor,
+            steps=spec.probe.steps,
+            batch_size=spec.data.batch_size,
+            eval_every=spec.probe.eval_every,
+            device=device,
+            seed=spec.seed,
+            deadline=main_deadline,
+            grad_clip=spec.optimizer.grad_clip,
+            on_step=progress.advance,
+        )
+    facts["run"] = {
+        "steps_planned": spec.probe.steps,
+        "steps_done": result.steps_done,
+        "stopped": result.stopped,
+        "nonfinite_step": result.nonfinite_step,
+        "duration_s": round(result.duration_s, 3),
+        "batch_size": spec.data.batch_size,
+    }
+    if result.stopped == "budget":
+        notes.append(
+            f"main run stopped by the {spec.probe.budget_s:g}s budget after "
+            f"{result.steps_done} of {spec.probe.steps} steps"
+        )
+
+    for name in later:
+        experiment(name, budget_end)
+    facts["experiments"] = experiments
+
+    progress.phase("rules")
+    measurements = Measurements(recorder.frame(), facts)
+    outcomes = evaluate_rules(measurements, spec.probe.rules.disable, spec.probe.rules.thresholds)
+    verdict, findings = diagnose(outcomes, measurements)
+    probe = ProbeResult(
+        spec=spec,
+        spec_path=spec_path,
+        device=str(device),
+        duration_s=time.perf_counter() - start,
+        measurements=measurements,
+        outcomes=outcomes,
+        findings=findings,
+        verdict=verdict,
+        experiments=experiments,
+        notes=notes,
+    )
+    if out_dir is not None:
+        from nnlearn.report.artifacts import write_run_folder
+
+        write_run_folder(probe, out_dir)
+    return probe
+
+
+def default_run_dir(name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{name}-{stamp}"

@@ -1,0 +1,106 @@
+"""Loss, optimizer and device from the spec (names or the user's `_target_`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nnlearn.errors import ProbeFailed, SpecError
+from nnlearn.spec.schema import Spec
+
+_LOSSES = {
+    "cross_entropy": nn.CrossEntropyLoss,
+    "nll": nn.NLLLoss,
+    "bce": nn.BCELoss,
+    "bce_with_logits": nn.BCEWithLogitsLoss,
+    "mse": nn.MSELoss,
+    "l1": nn.L1Loss,
+    "huber": nn.HuberLoss,
+}
+_AUTO_LOSS = {"classification": "cross_entropy", "binary": "bce_with_logits", "regression": "mse"}
+
+
+class LossFn:
+    """The criterion plus the one conversion every loop does: targets in the dtype the task
+    needs (class indices as int64, binary and regression targets as float). Shapes are left
+    alone: a mismatch is the user's bug to see, not ours to hide."""
+
+    def __init__(self, criterion: nn.Module, task: str, name: str):
+        self.criterion = criterion
+        self.task = task
+        self.name = name
+
+    def targets(self, y: torch.Tensor) -> torch.Tensor:
+        if self.task == "classification":
+            return y.long() if y.dtype != torch.long else y
+        return y.float() if not y.is_floating_point() else y
+
+    def __call__(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.criterion(output, self.targets(y))
+
+
+def build_loss(spec: Spec, task: str, file: str | None = None) -> LossFn:
+    if isinstance(spec.loss, str):
+        name = _AUTO_LOSS[task] if spec.loss == "auto" else spec.loss
+        return LossFn(_LOSSES[name](), task, name)
+    from nnlearn.targets import call_user, check_signature, import_target
+
+    fn = import_target(spec.loss.factory or "", "loss._target_", file, spec._base_dir)
+    check_signature(fn, spec.loss.kwargs, "loss", file)
+    criterion = call_user(fn, f"loss._target_ {spec.loss.factory}", **spec.loss.kwargs)
+    if not callable(criterion):
+        raise SpecError(file, [("loss._target_", "must return a callable loss")])
+    return LossFn(criterion, task, spec.loss.factory or "user")
+
+
+def build_optimizer(
+    spec: Spec, model: nn.Module, file: str | None = None, lr: float | None = None
+) -> torch.optim.Optimizer:
+    """`lr` overrides the configured rate (the lr-range experiment sweeps it)."""
+    o = spec.optimizer
+    params = [p for p in model.parameters() if p.requires_grad]
+    if o.factory:
+        from nnlearn.targets import call_user, check_signature, import_target
+
+        fn = import_target(o.factory, "optimizer._target_", file, spec._base_dir)
+        check_signature(fn, o.kwargs, "optimizer", file, positional=1)
+        kwargs = dict(o.kwargs, **({"lr": lr} if lr is not None else {}))
+        return call_user(fn, f"optimizer._target_ {o.factory}", params, **kwargs)
+    lr = o.lr if lr is None else lr
+    wd = o.weight_decay
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=o.momentum, weight_decay=wd)
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=o.momentum, weight_decay=wd)
+    return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ProbeFailed(
+                f"device {requested} asked for, but CUDA is not available on this machine "
+                "(torch sees no GPU); use --device cpu or --device auto"
+            )
+        index = int(requested.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ProbeFailed(
+                f"device {requested} asked for, but only {torch.cuda.device_count()} GPU(s) exist"
+            )
+    return torch.device(requested)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

@@ -1,0 +1,1 @@
+"""Renderers: terminal (Rich), JSON, and the run folder. Torch-free."""

@@ -1,0 +1,195 @@
+"""Read a spec file: YAML (safe) -> overrides -> pydantic -> `Spec`, or a `SpecError`.
+
+Errors name the file and the field path and, for unknown keys, suggest the closest known one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from nnlearn.errors import InputError, SpecError
+from nnlearn.spec.schema import Spec
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-3` (YAML 1.1 calls it a string) as a float."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str, file: str | None = None) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(file, [("", f"{where}not valid YAML ({problem})")]) from None
+
+
+def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
+    """`a.b=value` strings -> (path, YAML-typed value)."""
+    out = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {item!r}: expected dotted.key=value, e.g. optimizer.lr=0.01")
+        out.append((key.strip(), parse_yaml(raw, f"--set {key}") if raw.strip() else None))
+    return out
+
+
+def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
+    for path, value in overrides:
+        node = raw
+        parts = path.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    return raw
+
+
+def load_spec(path: str | Path, overrides: list[tuple[str, Any]] | None = None) -> Spec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError(f"spec file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read spec {path}: {exc}") from None
+    raw = parse_yaml(text, str(path))
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SpecError(
+            str(path), [("", "the spec must be a mapping of sections (data, model, ...)")]
+        )
+    raw.setdefault("name", path.stem)
+    raw = apply_overrides(raw, overrides or [])
+    spec = validate_mapping(raw, str(path))
+    spec._base_dir = path.resolve().parent
+    if spec.data.path and spec.data.factory is None:
+        spec.data.path = str((spec._base_dir / spec.data.path).resolve())
+    check_rule_settings(spec, str(path))
+    return spec
+
+
+def validate_mapping(raw: dict, file: str | None) -> Spec:
+    try:
+        return Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(file, [_describe(err) for err in exc.errors()]) from None
+
+
+def _describe(err: dict) -> tuple[str, str]:
+    loc = [p for p in err["loc"] if not _is_union_tag(p)]
+    path = _dotted(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        msg = "unknown key"
+        if hint:
+            msg += f"; did you mean '{hint[0]}'?"
+        elif known:
+            msg += f" (known: {', '.join(sorted(known))})"
+        return path, msg
+    if kind == "missing":
+        return path, "required field is missing"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = re.findall(r"'([^']*)'", expected)
+        hint = difflib.get_close_matches(str(err.get("input")), choices, n=1, cutoff=0.6)
+        msg = f"{err.get('input')!r} is not one of {', '.join(choices)}"
+        return path, msg + (f"; did you mean '{hint[0]}'?" if hint else "")
+    msg = err["msg"].removeprefix("Value error, ")
+    if "input" in err and kind not in ("value_error",) and not isinstance(err["input"], dict):
+        msg += f" (got {err['input']!r})"
+    return path, msg
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the union member's name in the location ("literal[...]", "LossSpec")
+    return isinstance(part, str) and (
+        part.startswith(("literal[", "function-")) or part[:1].isupper()
+    )
+
+
+def _dotted(loc: list) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _known_keys(loc: list) -> list[str]:
+    model: type[BaseModel] | None = Spec
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_of(field.annotation) if field else None
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items() if n != "kwargs"]
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found:
+            return found
+    return None
+
+
+def check_rule_settings(spec: Spec, file: str | None) -> None:
+    """Rule ids in `probe.rules` must exist, and thresholds must be the rule's parameters."""
+    from nnlearn.rules import registry
+
+    rules = registry()
+    problems = []
+    for i, code in enumerate(spec.probe.rules.disable):
+        if code not in rules:
+            problems.append((f"probe.rules.disable[{i}]", _unknown_rule(code, rules)))
+    for code, values in spec.probe.rules.thresholds.items():
+        if code not in rules:
+            problems.append((f"probe.rules.thresholds.{code}", _unknown_rule(code, rules)))
+            continue
+        params = rules[code].parameters()
+        for key in values:
+            if key not in params:
+                hint = difflib.get_close_matches(key, list(params), n=1)
+                known = (
+                    f"did you mean '{hint[0]}'?"
+                    if hint
+                    else f"known: {', '.join(params) or 'none'}"
+                )
+                problems.append(
+                    (
+                        f"probe.rules.thresholds.{code}.{key}",
+                        f"{code} has no threshold {key!r}; {known}",
+                    )
+                )
+    if problems:
+        raise SpecError(file, problems)
+
+
+def _unknown_rule(code: str, rules: dict) -> str:
+    hint = difflib.get_close_matches(code, list(rules), n=1)
+    return f"no rule {code!r}" + (
+        f"; did you mean '{hint[0]}'?" if hint else " (see `nnlearn rules`)"
+    )

@@ -1,0 +1,168 @@
+"""Typed spec sections. Every field has a default except `data` and `model`.
+
+In a section with `_target_` (Hydra's convention) the keys nnlearn does not own become the
+callable's keyword arguments (`kwargs`); they are checked against its signature later, in
+`nnlearn.targets`, before anything trains.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+SYNTHETIC = ("blobs", "circles", "moons", "spirals", "xor", "linear", "sine", "images")
+ACTIVATIONS = ("relu", "leaky_relu", "gelu", "tanh", "sigmoid", "elu", "silu")
+INITS = ("default", "xavier", "kaiming", "normal", "zeros")
+LOSSES = ("auto", "cross_entropy", "nll", "bce", "bce_with_logits", "mse", "l1", "huber")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+EXPERIMENTS = (
+    "init_check",
+    "overfit_batch",
+    "lr_range",
+    "shuffled_labels",
+    "data_scaling",
+    "baseline",
+)
+TASKS = ("auto", "classification", "binary", "regression")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+
+class Targetable(Section):
+    """A section that may name the user's callable with `_target_`."""
+
+    factory: str | None = Field(default=None, alias="_target_")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    # keys nnlearn keeps for itself even when `_target_` is given
+    own_keys: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_kwargs(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "_target_" in value:
+            value = dict(value)
+            value["kwargs"] = {
+                k: value.pop(k) for k in list(value) if k != "_target_" and k not in cls.own_keys
+            }
+        elif isinstance(value, dict) and "kwargs" in value:
+            raise ValueError("'kwargs' is only set through the keys of a `_target_` section")
+        return value
+
+
+class DataSpec(Targetable):
+    own_keys: ClassVar[frozenset[str]] = frozenset(
+        {"task", "val_fraction", "batch_size", "standardize"}
+    )
+
+    kind: Literal["synthetic", "csv", "parquet"] = "synthetic"
+    name: Literal[SYNTHETIC] = "spirals"  # type: ignore[valid-type]
+    n_samples: int = Field(2000, ge=8)
+    n_classes: int = Field(3, ge=2)
+    n_features: int | None = Field(None, ge=1)
+    noise: float = Field(0.1, ge=0)
+    path: str | None = None
+    target: str | None = None
+    features: list[str] | None = None
+    task: Literal[TASKS] = "auto"  # type: ignore[valid-type]
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    batch_size: int = Field(64, ge=1)
+    standardize: bool = False
+
+    @model_validator(mode="after")
+    def _tabular_needs_path(self) -> DataSpec:
+        if self.factory is None and self.kind in ("csv", "parquet"):
+            missing = [k for k in ("path", "target") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(
+                    f"data.kind {self.kind} needs {' and '.join(missing)}"
+                    " (path: the file; target: the label column)"
+                )
+        return self
+
+
+class ModelSpec(Targetable):
+    kind: Literal["mlp", "cnn"] = "mlp"
+    hidden: list[int] = Field(default_factory=lambda: [64, 64])
+    activation: Literal[ACTIVATIONS] = "relu"  # type: ignore[valid-type]
+    init: Literal[INITS] = "default"  # type: ignore[valid-type]
+    init_std: float = Field(0.01, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    batchnorm: bool = False
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(h < 1 for h in v):
+            raise ValueError("hidden sizes must be positive integers")
+        return v
+
+
+class LossSpec(Targetable):
+    """A loss given as `{_target_: ...}`; a plain name stays a string in `Spec.loss`."""
+
+
+class OptimizerSpec(Targetable):
+    own_keys: ClassVar[frozenset[str]] = frozenset({"grad_clip"})
+
+    name: Literal[OPTIMIZERS] = "adam"  # type: ignore[valid-type]
+    lr: float = Field(0.001, ge=0)
+    momentum: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float | None = Field(None, gt=0)
+
+
+class RulesSpec(Section):
+    disable: list[str] = Field(default_factory=list)
+    thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class ProbeSpec(Section):
+    steps: int = Field(500, ge=1)
+    budget_s: float = Field(60.0, gt=0)
+    eval_every: int = Field(25, ge=1)
+    experiments: list[Literal[EXPERIMENTS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["init_check", "overfit_batch", "lr_range", "shuffled_labels"]
+    )
+    rules: RulesSpec = Field(default_factory=RulesSpec)
+
+
+class Spec(Section):
+    name: str = "probe"
+    seed: int = 0
+    device: str = "auto"
+    data: DataSpec
+    model: ModelSpec
+    loss: Literal[LOSSES] | LossSpec = "auto"  # type: ignore[valid-type]
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    probe: ProbeSpec = Field(default_factory=ProbeSpec)
+
+    # the spec file's folder: relative paths and `_target_` modules resolve against it
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    def to_mapping(self) -> dict:
+        """The resolved spec as the YAML mapping that loads back to it (`_target_` sections
+        with their keyword arguments inline again)."""
+        data = self.model_dump(by_alias=True, mode="json")
+        for key in ("data", "model", "loss", "optimizer"):
+            section = data.get(key)
+            if isinstance(section, dict):
+                kwargs = section.pop("kwargs", {})
+                if section.get("_target_") is None:
+                    section.pop("_target_", None)
+                else:
+                    section.update(kwargs)
+        return data
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", v):
+            raise ValueError("must be auto, cpu, cuda or cuda:N")
+        return v
