@@ -113,6 +113,14 @@ def _name(fn: Callable) -> str:
 def essential_traceback(exc: BaseException, limit: int = 8) -> str:
     """The frames that matter to the user: not nnlearn's own, at most `limit`, innermost last."""
     frames = traceback.extract_tb(exc.__traceback__)
-    own = [f for f in frames if not f.filename.startswith(_NNLEARN_DIR)]
-    frames = (own or frames)[-limit:]
-    return "".join(traceback.format_list(frames)).rstrip()
+    keep = [f for f in frames if not _plumbing(f.filename)]
+    if frames and (not keep or keep[-1] is not frames[-1]):
+        keep.append(frames[-1])  # where it was raised, even inside a library
+    return "".join(traceback.format_list(keep[-limit:])).rstrip()
+
+
+def _plumbing(filename: str) -> bool:
+    """nnlearn's own frames and torch's Module.__call__ wrappers say nothing to the user."""
+    return filename.startswith(_NNLEARN_DIR) or filename.endswith(
+        os.path.join("torch", "nn", "modules", "module.py")
+    )

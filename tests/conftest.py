@@ -48,3 +48,19 @@ def run_probe_at(tmp_path):
         return probe(spec_path, tmp_path / "run", sets, **kw)
 
     return _run
+
+
+def write(folder: Path, text: str, name: str = "spec.yaml") -> Path:
+    """Write a spec file (or any text) into `folder` and return its path."""
+    p = folder / name
+    p.write_text(text)
+    return p
+
+
+@pytest.fixture
+def usercode(tmp_path):
+    """tmp_path holding a copy of tests/fixtures/usercode.py, importable from specs there."""
+    import shutil
+
+    shutil.copy(ROOT / "tests" / "fixtures" / "usercode.py", tmp_path / "usercode.py")
+    return tmp_path

@@ -54,8 +54,8 @@ def _split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int):
     n = len(x)
     order = np.random.default_rng(seed + 1).permutation(n)
     n_val = max(1, int(round(n * val_fraction)))
-    xt = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32)
-    yt = torch.as_tensor(np.ascontiguousarray(y))
+    xt = torch.tensor(np.asarray(x), dtype=torch.float32)  # a copy: pandas arrays are read-only
+    yt = torch.tensor(np.asarray(y))
     if yt.is_floating_point():
         yt = yt.float()
     val_idx, train_idx = torch.as_tensor(order[:n_val]), torch.as_tensor(order[n_val:])

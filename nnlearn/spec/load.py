@@ -99,7 +99,7 @@ def _describe(err: dict) -> tuple[str, str]:
     kind = err["type"]
     if kind == "extra_forbidden":
         known = _known_keys(loc[:-1])
-        hint = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
         msg = "unknown key"
         if hint:
             msg += f"; did you mean '{hint[0]}'?"

@@ -150,12 +150,18 @@ class Spec(Section):
         data = self.model_dump(by_alias=True, mode="json")
         for key in ("data", "model", "loss", "optimizer"):
             section = data.get(key)
-            if isinstance(section, dict):
-                kwargs = section.pop("kwargs", {})
-                if section.get("_target_") is None:
-                    section.pop("_target_", None)
-                else:
-                    section.update(kwargs)
+            if not isinstance(section, dict):
+                continue
+            kwargs = section.pop("kwargs", {})
+            if section.get("_target_") is None:
+                section.pop("_target_", None)
+            else:
+                own = type(getattr(self, key)).own_keys
+                data[key] = {
+                    "_target_": section["_target_"],
+                    **{k: v for k, v in section.items() if k in own},
+                    **kwargs,
+                }
         return data
 
     @field_validator("device")
