@@ -134,6 +134,38 @@ def _probe(spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fa
 
 
 @app.command()
+def check(
+    metrics: Annotated[
+        Path, typer.Argument(help="a training log: csv, jsonl, parquet, Lightning metrics.csv, "
+                                  "Hugging Face trainer_state.json")
+    ],
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the findings JSON")] = None,
+    format: Annotated[Format, typer.Option(help="what goes to stdout")] = Format.rich,
+    fail_on: Annotated[
+        FailOn, typer.Option(help="lowest severity that makes the exit code 1")
+    ] = FailOn.error,
+    quiet: Annotated[bool, typer.Option(help="print only the verdict line")] = False,
+) -> None:
+    """Run the loss-curve rules on an existing training log (no training, no torch)."""
+    from rich.console import Console
+
+    from nnlearn.report.check import check_log, render_check
+    from nnlearn.report.json_report import dumps
+
+    try:
+        report, findings = check_log(metrics, fail_on.value)
+    except NnlearnError as exc:
+        _fail(exc)
+    if json_path:
+        json_path.write_text(dumps(report) + "\n")
+    if format == Format.json:
+        sys.stdout.write(dumps(report) + "\n")
+    else:
+        render_check(report, findings, Console(highlight=False), quiet=quiet)
+    raise typer.Exit(report["exit_code"])
+
+
+@app.command()
 def validate(
     spec: Annotated[Path, typer.Argument(help="the experiment spec (YAML)")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="dotted.key=value")] = None,
