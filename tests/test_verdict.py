@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from nnlearn.rules import Cause, Finding, Severity
-from nnlearn.verdict import ROOT_ORDER, EXPLAINS, diagnosis, exit_code_for, verdict_for
+from nnlearn.verdict import EXPLAINS, ROOT_ORDER, diagnosis, exit_code_for, verdict_for
 from tests.conftest import measurements, series
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 
 def finding(rule: str, cause: Cause, severity: Severity = W, **evidence) -> Finding:
@@ -104,7 +104,7 @@ def test_unrelated_causes_stay_separate_most_severe_first():
 
 
 def test_info_findings_explain_nothing():
-    d = diagnosis([finding("L102", Cause.LR_TOO_LOW, W), finding("D303", Cause.BIASED_DATA, I)])
+    d = diagnosis([finding("L102", Cause.LR_TOO_LOW, W), finding("D303", Cause.BIASED_DATA, INFO)])
     assert [g.cause for g in d.groups] == [Cause.LR_TOO_LOW, Cause.BIASED_DATA]
 
 
@@ -143,7 +143,7 @@ def _m(steps: int, n_train: int = 1000):
 
 def test_verdicts():
     assert verdict_for([], _m(200)) == "healthy"
-    assert verdict_for([finding("F801", Cause.OVERFITTING, I)], _m(200)) == "healthy"
+    assert verdict_for([finding("F801", Cause.OVERFITTING, INFO)], _m(200)) == "healthy"
     assert verdict_for([finding("F801", Cause.OVERFITTING, W)], _m(5)) == "unhealthy"
     assert verdict_for([], _m(5)) == "inconclusive"
     assert verdict_for([], _m(200, n_train=4)) == "inconclusive"
@@ -156,7 +156,7 @@ def test_verdicts():
         ([E], "error", 1),
         ([W], "error", 0),
         ([W], "warning", 1),
-        ([I], "warning", 0),
+        ([INFO], "warning", 0),
         ([E, W], "never", 0),
         ([], "error", 0),
     ],
