@@ -169,6 +169,48 @@ def init(
 
 
 @app.command()
+def explain(
+    query: Annotated[
+        list[str] | None,
+        typer.Argument(help='a rule id (G401), a cause (overfitting) or a question ("loss is nan")'),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Explain a rule, a cause or a symptom; with no query, list the topics."""
+    import json
+
+    from rich.console import Console
+
+    from nnlearn.knowledge.render import explain_data, print_explain
+
+    data = explain_data(" ".join(query or []) or None)
+    if json_out:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    print_explain(data, Console(highlight=False, soft_wrap=False))
+
+
+@app.command()
+def rules(
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The rule catalogue: id, name, severity, cause, thresholds."""
+    import json
+
+    from rich.console import Console
+
+    from nnlearn.knowledge.render import rules_data, rules_table
+
+    rows = rules_data()
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    console = Console(highlight=False)
+    console.print(rules_table(rows))
+    console.print("details: nnlearn explain RULE_ID")
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from nnlearn import __version__
