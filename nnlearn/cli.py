@@ -32,6 +32,7 @@ class FailOn(str, Enum):
 class Format(str, Enum):
     rich = "rich"
     json = "json"
+    markdown = "markdown"
 
 
 def _fail(exc: NnlearnError) -> None:
@@ -64,6 +65,12 @@ def probe(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="write the findings JSON")
     ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="write the Markdown report (to paste into an issue)")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option(help="write JUnit XML for CI (one test case per rule)")
+    ] = None,
     format: Annotated[Format, typer.Option(help="what goes to stdout")] = Format.rich,
     fail_on: Annotated[
         FailOn, typer.Option(help="lowest severity that makes the exit code 1")
@@ -84,13 +91,22 @@ def probe(
             format,
             fail_on.value,
             quiet,
+            markdown,
+            junit,
         )
     except NnlearnError as exc:
+        if junit and exc.exit_code == ExitCode.PROBE_FAILED:
+            from nnlearn.report.junit import error_xml
+
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            junit.write_text(error_xml(spec.stem, str(spec), exc.render()))
         _fail(exc)
     raise typer.Exit(code)
 
 
-def _probe(spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on, quiet):
+def _probe(
+    spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on, quiet, md, junit
+):
     from nnlearn.spec import load_spec, parse_overrides
 
     overrides = parse_overrides(sets)
@@ -107,8 +123,9 @@ def _probe(spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fa
     from rich.console import Console
 
     from nnlearn.probe.runner import default_run_dir, run_probe
-    from nnlearn.report.artifacts import write_findings
-    from nnlearn.report.json_report import dumps, report_dict
+    from nnlearn.report import github
+    from nnlearn.report.artifacts import write_reports
+    from nnlearn.report.json_report import dumps
     from nnlearn.report.progress import RichProgress
     from nnlearn.verdict import exit_code_for
 
@@ -119,13 +136,21 @@ def _probe(spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fa
             spec, str(spec_file), out_dir=out or default_run_dir(spec.name), progress=progress
         )
     code = exit_code_for(result.findings, fail_on)
-    data = report_dict(result, fail_on, code)
-    write_findings(data, result)
+    data, markdown = write_reports(result, fail_on, code, markdown_path=md, junit_path=junit)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(dumps(data) + "\n")
+    if github.in_github_actions():
+        # workflow commands are read from stdout; keep stdout clean when it carries a document
+        stream = sys.stdout if fmt == Format.rich else sys.stderr
+        for line in github.annotations(result.findings, str(spec_file)):
+            stream.write(line + "\n")
+        stream.flush()
+        github.append_step_summary(markdown)
     if fmt == Format.json:
         sys.stdout.write(dumps(data) + "\n")
+    elif fmt == Format.markdown:
+        sys.stdout.write(markdown)
     else:
         from nnlearn.report.terminal import render
 
@@ -172,7 +197,9 @@ def init(
 def explain(
     query: Annotated[
         list[str] | None,
-        typer.Argument(help='a rule id (G401), a cause (overfitting) or a question ("loss is nan")'),
+        typer.Argument(
+            help='a rule id (G401), a cause (overfitting) or a question ("loss is nan")'
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
