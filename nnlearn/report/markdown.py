@@ -16,7 +16,7 @@ import yaml
 from nnlearn import __version__
 from nnlearn.knowledge import cause_meaning
 from nnlearn.report.json_report import run_summary
-from nnlearn.report.summary import counts_text, evidence_text, fmt, verdict_reason
+from nnlearn.report.summary import counts_text, evidence_text, fmt, top_cause, verdict_reason
 
 # rows of the curve table: enough to see the shape, short enough to paste
 CURVE_ROWS = 12
@@ -33,7 +33,9 @@ def render_markdown(
     from nnlearn.verdict import diagnosis
 
     out = [f"# nnlearn: {result.spec.name} is {result.verdict}", ""]
-    out += [f"**Verdict: {result.verdict}**. {verdict_reason(result)}.", ""]
+    top = top_cause(result)
+    cause = f" Most likely cause: {top}." if top else ""
+    out += [f"**Verdict: {result.verdict}**.{cause} {verdict_reason(result)}.", ""]
     out += [
         f"{counts_text(result.findings)}; `--fail-on {fail_on}` gives exit code {exit_code}.",
         "",

@@ -68,7 +68,8 @@ def _loss(m, plt):
     fig, axes = plt.subplots(1, 2 if accs else 1, figsize=(9 if accs else 5, 3.2))
     ax = axes[0] if accs else axes
     ax.plot(loss.index, loss.to_numpy(), alpha=0.3, lw=0.8, label="train (per step)")
-    smooth = loss.ewm(alpha=0.1).mean()
+    # a rolling median: one exploding batch must not hide the rest of the curve
+    smooth = loss.rolling(max(5, len(loss) // 40), min_periods=1, center=True).median()
     ax.plot(smooth.index, smooth.to_numpy(), lw=1.5, label="train (smoothed)")
     for n in ("val_loss", "train_eval_loss"):
         s = m.series(n)
