@@ -42,7 +42,8 @@ def sparkline(values: list[float], width: int = 40) -> str:
 
 def render(result, console: Console, *, quiet: bool = False, exit_code: int = 0) -> None:
     if quiet:
-        console.print(Text(quiet_line(result, exit_code), style=VERDICT_STYLE[result.verdict]))
+        line = Text(quiet_line(result, exit_code), style=VERDICT_STYLE[result.verdict])
+        console.print(line, soft_wrap=True)  # one line, whatever the width: scripts grep it
         return
     console.print(headline(result, exit_code))
     console.print()
