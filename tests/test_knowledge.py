@@ -49,6 +49,14 @@ def test_every_cause_has_an_entry_written_for_it(cause):
     assert search(cause.replace("_", " "))[0].entry.id == cause
 
 
+def test_symptom_triage_points_at_real_causes():
+    from nnlearn.knowledge.symptoms import SYMPTOMS
+
+    for name, t in SYMPTOMS.items():
+        assert len(t["causes"]) >= 3 and {c for c, _ in t["causes"]} <= set(CAUSES), name
+        assert entry(name).kind == "symptom"
+
+
 def test_faq_topics_point_at_real_causes():
     assert len(FAQ) == 10
     for topic, t in FAQ.items():
@@ -58,17 +66,19 @@ def test_faq_topics_point_at_real_causes():
 
 # (query, acceptable best entries): the questions practitioners ask, as they type them
 SYMPTOMS = [
-    ("loss is nan", {"lr_too_high", "L101", "invalid_data"}),
-    ("my loss becomes NaN after a few steps", {"lr_too_high", "L101"}),
+    ("loss is nan", {"nan-loss", "lr_too_high", "L101"}),
+    ("my loss becomes NaN after a few steps", {"lr_too_high", "nan-loss", "L101"}),
     ("NaN values in my input data", {"invalid_data"}),
-    ("accuracy stuck at 50%", {"biased_data"}),
-    ("model predicts the same class for everything", {"biased_data"}),
+    ("accuracy stuck at 50%", {"stuck-at-chance"}),
+    ("model predicts the same class for everything", {"stuck-at-chance", "biased_data"}),
     ("val loss goes up", {"overfitting"}),
     ("training loss goes down but validation loss goes up", {"overfitting"}),
-    ("gradients are zero", {"implementation_bug"}),
+    ("gradients are zero", {"zero-gradients", "implementation_bug"}),
     ("weights not updating", {"implementation_bug"}),
     ("loss not decreasing", {"L102", "lr_too_low"}),
-    ("loss is stuck", {"lr_too_low", "L102"}),
+    ("loss is stuck", {"loss-plateau", "lr_too_low", "L102"}),
+    ("the training loss is flat", {"loss-plateau", "lr_too_low", "L102"}),
+    ("always predicts the majority class", {"biased_data"}),
     ("loss explodes", {"lr_too_high", "L103"}),
     ("loss oscillates", {"lr_too_high"}),
     ("gradients vanish", {"vanishing_gradients", "gradients"}),

@@ -1,7 +1,7 @@
 """The knowledge base behind `nnlearn explain` and `nnlearn rules` (torch-free).
 
-Three kinds of entries: one per cause (written by hand, `causes.py`), one per FAQ topic
-(`faq.py`), and one per rule, generated from the rule's docstring sections and class
+Four kinds of entries: one per cause (written by hand, `causes.py`), one per FAQ topic
+(`faq.py`), triage pages for symptoms with several causes (`symptoms.py`), and one per rule, generated from the rule's docstring sections and class
 attributes, so every rule added to `nnlearn/rules/` has an entry without anyone writing one.
 """
 
@@ -14,6 +14,7 @@ from functools import cache
 
 from nnlearn.knowledge.causes import CAUSES
 from nnlearn.knowledge.faq import FAQ
+from nnlearn.knowledge.symptoms import SYMPTOMS
 
 # the docstring sections every rule has, in order (STYLE.md)
 RULE_SECTIONS = ("What it detects", "Why it matters", "Evidence", "Example", "Fix")
@@ -22,7 +23,7 @@ RULE_SECTIONS = ("What it detects", "Why it matters", "Evidence", "Example", "Fi
 @dataclass
 class Entry:
     id: str  # "G401", "overfitting", "not-learning"
-    kind: str  # "rule" | "cause" | "faq"
+    kind: str  # "faq" | "symptom" | "cause" | "rule"
     title: str
     summary: str
     sections: list[tuple[str, str | list[str]]] = field(default_factory=list)
@@ -94,6 +95,27 @@ def faq_entry(topic: str) -> Entry:
     )
 
 
+def symptom_entry(symptom: str) -> Entry:
+    t = SYMPTOMS[symptom]
+    return Entry(
+        id=symptom,
+        kind="symptom",
+        title=t["title"],
+        summary=t["meaning"],
+        sections=[
+            (
+                "Possible causes, and how to tell them apart",
+                [f"{c}: {how}" for c, how in t["causes"]],
+            ),
+            ("What to do first", t["first"]),
+            ("Try it", t["tries"]),
+        ],
+        phrases=[t["title"], *t["symptoms"]],
+        tries=list(t["tries"]),
+        related=[c for c, _ in t["causes"]],
+    )
+
+
 def rule_entry(cls) -> Entry:
     s = rule_sections(cls.__doc__ or "")
     params = cls.parameters()
@@ -127,7 +149,7 @@ def rule_entry(cls) -> Entry:
 
 @cache
 def entries() -> tuple[Entry, ...]:
-    """Every entry: FAQ topics, then causes, then rules."""
+    """Every entry: FAQ topics, symptoms, causes, rules."""
     from nnlearn.rules import registry
 
     rules = registry()
@@ -135,6 +157,7 @@ def entries() -> tuple[Entry, ...]:
     for code, cls in rules.items():
         by_cause.setdefault(cls.cause.value, []).append(code)
     out = [faq_entry(t) for t in FAQ]
+    out += [symptom_entry(s) for s in SYMPTOMS]
     out += [cause_entry(c, by_cause.get(c, [])) for c in CAUSES]
     out += [rule_entry(cls) for cls in rules.values()]
     return tuple(out)

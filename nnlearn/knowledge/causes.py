@@ -206,7 +206,6 @@ CAUSES: dict[str, dict] = {
             "nnlearn probe spec.yaml --set optimizer.grad_clip=1.0",
         ],
         "symptoms": [
-            "loss is nan",
             "loss becomes nan after a few steps",
             "loss explodes",
             "loss goes up",

@@ -14,7 +14,7 @@ from rich.text import Text
 from nnlearn.knowledge import Entry, entries
 from nnlearn.knowledge.search import GOOD_MATCH, did_you_mean, search
 
-KIND_LABEL = {"faq": "question", "cause": "cause", "rule": "rule"}
+KIND_LABEL = {"faq": "question", "symptom": "symptom", "cause": "cause", "rule": "rule"}
 _RULE_ID = re.compile(r"^[A-Za-z]\d{3}$")
 
 
@@ -111,7 +111,12 @@ def _rule_line(item: str) -> str:
 
 def print_topics(topics: list[dict[str, str]], console: Console) -> None:
     console.print(Text("nnlearn explain QUERY: a rule id, a cause, or a question", style="bold"))
-    for kind, heading in (("faq", "Questions"), ("cause", "Causes"), ("rule", "Rules")):
+    for kind, heading in (
+        ("faq", "Questions"),
+        ("symptom", "Symptoms"),
+        ("cause", "Causes"),
+        ("rule", "Rules"),
+    ):
         rows = [t for t in topics if t["kind"] == kind]
         if not rows:
             continue
@@ -123,7 +128,7 @@ def print_topics(topics: list[dict[str, str]], console: Console) -> None:
         for t in rows:
             grid.add_row(
                 t["title"] if kind == "rule" else t["id"],
-                t["title"] if kind == "faq" else t["summary"],
+                t["title"] if kind in ("faq", "symptom") else t["summary"],
             )
         console.print(Padding(grid, (0, 0, 0, 2), expand=False))
 
