@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from nnlearn.errors import ExitCode, NnlearnError
+from nnlearn.errors import ExitCode, NnlearnError, ProbeFailed
 
 app = typer.Typer(
     name="nnlearn",
@@ -42,6 +42,9 @@ def _fail(exc: NnlearnError) -> None:
 
     text = Text("error: ", style="bold red")
     text.append(exc.render())
+    hint = getattr(exc, "likely_cause", "")
+    if hint:
+        text.append("\n" + hint, style="yellow")
     Console(stderr=True, highlight=False, soft_wrap=True).print(text)
     raise typer.Exit(int(exc.exit_code))
 
@@ -99,7 +102,8 @@ def probe(
             from nnlearn.report.junit import error_xml
 
             junit.parent.mkdir(parents=True, exist_ok=True)
-            junit.write_text(error_xml(spec.stem, str(spec), exc.render()))
+            message = exc.render() + "\n" + getattr(exc, "likely_cause", "")
+            junit.write_text(error_xml(spec.stem, str(spec), message.strip()))
         _fail(exc)
     raise typer.Exit(code)
 
@@ -131,10 +135,16 @@ def _probe(
 
     console = Console(highlight=False)
     show = fmt == Format.rich and not quiet and console.is_terminal
-    with RichProgress(console, enabled=show) as progress:
-        result = run_probe(
-            spec, str(spec_file), out_dir=out or default_run_dir(spec.name), progress=progress
-        )
+    try:
+        with RichProgress(console, enabled=show) as progress:
+            result = run_probe(
+                spec, str(spec_file), out_dir=out or default_run_dir(spec.name), progress=progress
+            )
+    except ProbeFailed as exc:
+        from nnlearn.report.crash import hint_text, likely_causes
+
+        exc.likely_cause = hint_text(likely_causes(spec, str(spec_file)))
+        raise
     code = exit_code_for(result.findings, fail_on)
     data, markdown = write_reports(result, fail_on, code, markdown_path=md, junit_path=junit)
     if json_path:

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nnlearn.cli import app
-from nnlearn.rules import Cause, registry
+from nnlearn.rules import Cause, Finding, RuleOutcome, Severity, registry
 from tests.conftest import CONFIGS, probe
 
 runner = CliRunner()
@@ -67,7 +67,25 @@ def test_healthy_run_passes_the_strictest_gate(tmp_path):
 
 
 @pytest.mark.slow
-def test_user_code_that_raises_gives_exit_3_and_an_errored_junit(tmp_path):
+def test_user_code_that_raises_gives_exit_3_and_an_errored_junit(tmp_path, monkeypatch):
+    # a data rule (issue 4's kind) that sees out-of-range labels: composed here, so the test
+    # shows how a crash gets its likely cause whatever rules are installed
+    import nnlearn.rules
+
+    def data_rules(m, disable=(), thresholds=None):
+        assert m.fact("data.n_train") > 0 and m.metrics.empty  # the audit only, no training
+        bad = Finding(
+            "D399",
+            "labels-out-of-range",
+            Severity.ERROR,
+            Cause.INVALID_DATA,
+            "label 3 is out of range for 3 outputs",
+            {"max_label": 3},
+            ["remap labels"],
+        )
+        return [RuleOutcome("D399", "labels-out-of-range", "failed", [bad])]
+
+    monkeypatch.setattr(nnlearn.rules, "evaluate_rules", data_rules)
     (tmp_path / "broken.py").write_text(
         "import torch\n"
         "class Net(torch.nn.Module):\n"
@@ -87,8 +105,10 @@ def test_user_code_that_raises_gives_exit_3_and_an_errored_junit(tmp_path):
         app, ["probe", str(spec), "--out", str(tmp_path / "run"), "--junit", str(junit)]
     )
     assert r.exit_code == 3, r.output
+    assert "ValueError: shapes do not match" in r.output
+    assert "likely cause" in r.output and "D399 labels-out-of-range" in r.output
     err = ET.parse(junit).getroot().find(".//error")
-    assert err is not None and "ValueError" in err.text
+    assert err is not None and "ValueError" in err.text and "D399" in err.text
 
 
 NAN_CSV_ROWS = 400

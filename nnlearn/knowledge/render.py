@@ -28,7 +28,7 @@ def explain_data(query: str | None) -> dict[str, Any]:
         by_id = {e.id: e for e in entries()}
         others = [by_id[r] for r in best.entry.related if r in by_id]
         others += [m.entry for m in matches[1:] if m.score >= GOOD_MATCH]
-        others = list({e.id: e for e in others}.values())[:4]
+        others = list({e.id: e for e in others}.values())[:6]
         return {
             "query": query,
             "match": best.entry.to_dict(),
