@@ -133,7 +133,7 @@ def _probe(
     from nnlearn.report.progress import RichProgress
     from nnlearn.verdict import exit_code_for
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     show = fmt == Format.rich and not quiet and console.is_terminal
     try:
         with RichProgress(console, enabled=show) as progress:
@@ -224,7 +224,7 @@ def explain(
     if json_out:
         typer.echo(json.dumps(data, indent=2, default=str))
         return
-    print_explain(data, Console(highlight=False, soft_wrap=False))
+    print_explain(data, Console(highlight=False, markup=False))
 
 
 @app.command()
@@ -242,7 +242,7 @@ def rules(
     if json_out:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     console.print(rules_table(rows))
     console.print("details: nnlearn explain RULE_ID")
 

@@ -173,3 +173,8 @@ def test_explain_and_rules_do_not_import_torch(argv):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_brackets_are_printed_not_taken_for_markup():
+    r = runner.invoke(app, ["explain", "zero-gradients"])
+    assert "--set probe.experiments=[init_check]" in r.output

@@ -78,7 +78,7 @@ def nan_result():
 
 
 def plain(result, **kw) -> str:
-    console = Console(width=100, force_terminal=False, color_system=None)
+    console = Console(width=100, force_terminal=False, color_system=None, markup=False)
     with console.capture() as cap:
         render(result, console, **kw)
     return cap.get()

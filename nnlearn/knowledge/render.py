@@ -56,7 +56,7 @@ def print_explain(data: dict[str, Any], console: Console) -> bool:
         )
         console.print(Text(head, style="bold yellow"))
         if data["did_you_mean"]:
-            console.print("did you mean: " + ", ".join(data["did_you_mean"]) + "?")
+            console.print(Text("did you mean: " + ", ".join(data["did_you_mean"]) + "?"))
         console.print(Text("`nnlearn explain` with no query lists every topic", style="dim"))
         return False
     print_entry(data["match"], console)
@@ -67,7 +67,7 @@ def print_explain(data: dict[str, Any], console: Console) -> bool:
         grid.add_column(no_wrap=True)
         grid.add_column()
         for t in data["see_also"]:
-            grid.add_row(f"nnlearn explain {t['id']}", t["title"])
+            grid.add_row(Text(f"nnlearn explain {t['id']}"), Text(t["title"]))
         console.print(Padding(grid, (0, 0, 0, 2), expand=False))
     return True
 
@@ -92,7 +92,7 @@ def print_entry(e: dict[str, Any], console: Console) -> None:
             grid.add_column(no_wrap=True)
             grid.add_column()
             for i, item in enumerate(items, 1):
-                grid.add_row(f"{i}." if numbered else "-", _rule_line(item))
+                grid.add_row(f"{i}." if numbered else "-", Text(_rule_line(item)))
             console.print(Padding(grid, (0, 0, 0, 2), expand=False))
         else:
             console.print(Padding(Text(body), (0, 0, 0, 2), expand=False))
@@ -127,8 +127,8 @@ def print_topics(topics: list[dict[str, str]], console: Console) -> None:
         grid.add_column()
         for t in rows:
             grid.add_row(
-                t["title"] if kind == "rule" else t["id"],
-                t["title"] if kind in ("faq", "symptom") else t["summary"],
+                Text(t["title"] if kind == "rule" else t["id"]),
+                Text(t["title"] if kind in ("faq", "symptom") else t["summary"]),
             )
         console.print(Padding(grid, (0, 0, 0, 2), expand=False))
 
@@ -163,6 +163,6 @@ def rules_table(rows: list[dict[str, Any]]) -> Table:
             r["name"],
             Text(r["severity"], style=style[r["severity"]]),
             r["cause"],
-            thresholds,
+            Text(thresholds),
         )
     return table

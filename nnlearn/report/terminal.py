@@ -82,46 +82,43 @@ def headline(result, exit_code: int) -> Group:
 def run_table(result) -> Table:
     m = result.measurements
     s = run_summary(m)
-    table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column()
-    table.add_row("spec", str(result.spec_path or "-"))
-    table.add_row(
-        "data",
-        f"{m.fact('data.source', '-')} ({m.fact('data.task', '?')}, "
-        f"{m.fact('data.n_train', '?')} train / {m.fact('data.n_val', '?')} val)",
-    )
-    table.add_row(
-        "model",
-        f"{m.fact('model.class', '?')}, {m.fact('model.n_parameters', 0):,} "
-        f"parameters, {m.fact('model.loss', '?')}, {m.fact('model.optimizer', '?')}",
-    )
+    rows = [
+        ("spec", str(result.spec_path or "-")),
+        (
+            "data",
+            f"{m.fact('data.source', '-')} ({m.fact('data.task', '?')}, "
+            f"{m.fact('data.n_train', '?')} train / {m.fact('data.n_val', '?')} val)",
+        ),
+        (
+            "model",
+            f"{m.fact('model.class', '?')}, {m.fact('model.n_parameters', 0):,} "
+            f"parameters, {m.fact('model.loss', '?')}, {m.fact('model.optimizer', '?')}",
+        ),
+    ]
     steps = f"{s.get('steps_done', 0)}/{s.get('steps_planned', 0)}"
     if s.get("stopped") and s["stopped"] != "completed":
         steps += f" (stopped: {s['stopped']})"
-    table.add_row("steps", f"{steps} in {result.duration_s:.1f}s on {result.device}")
+    rows.append(("steps", f"{steps} in {result.duration_s:.1f}s on {result.device}"))
     loss = m.series("train_loss")
-    table.add_row(
-        "train loss",
-        f"{fmt(s.get('first_train_loss'))} → {fmt(s.get('final_train_loss'))}  "
-        f"{sparkline(loss.tolist())}",
-    )
+    first, final = fmt(s.get("first_train_loss")), fmt(s.get("final_train_loss"))
+    rows.append(("train loss", f"{first} → {final}  {sparkline(loss.tolist())}"))
     val = m.series("val_loss")
     if len(val):
-        table.add_row("val loss", f"{fmt(s.get('final_val_loss'))}  {sparkline(val.tolist())}")
+        rows.append(("val loss", f"{fmt(s.get('final_val_loss'))}  {sparkline(val.tolist())}"))
     for key, label in (("final_val_acc", "val accuracy"), ("final_train_eval_acc", "train acc")):
         if key in s:
-            table.add_row(label, fmt(s[key]))
+            rows.append((label, fmt(s[key])))
     lr = (result.experiments.get("lr_range") or {}).get("suggested_lr")
     if lr:
-        table.add_row("suggested lr", fmt(lr))
+        rows.append(("suggested lr", fmt(lr)))
     status = [o.status for o in result.outcomes]
-    table.add_row(
-        "rules",
-        ", ".join(f"{status.count(k)} {k}" for k in ("failed", "passed", "skipped", "disabled"))
-        if status
-        else "-",
-    )
+    kinds = ("failed", "passed", "skipped", "disabled")
+    rows.append(("rules", ", ".join(f"{status.count(k)} {k}" for k in kinds) if status else "-"))
+    table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for label, value in rows:
+        table.add_row(label, Text(value))  # Text: a [bracket] in a path is not Rich markup
     return table
 
 
