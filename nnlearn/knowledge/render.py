@@ -157,7 +157,7 @@ def rules_table(rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, overflow="fold")
     style = {"error": "red", "warning": "yellow", "info": "blue"}
     for r in rows:
-        thresholds = ", ".join(f"{k}={v}" for k, v in r["thresholds"].items()) or "-"
+        thresholds = "\n".join(f"{k}={v}" for k, v in r["thresholds"].items()) or "-"
         table.add_row(
             r["rule"],
             r["name"],
