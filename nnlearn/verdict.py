@@ -189,10 +189,13 @@ def order_by_root_cause(findings: list[Finding]) -> list[CauseGroup]:
     roots.sort(key=lambda g: (-g.tree_severity().rank, order.index(g.cause)))
     for root in roots:
         head = root.head
-        for g in root.consequences:
-            for f in g.findings:
-                f.explained_by = head.rule
-        head.explains = list(dict.fromkeys(f.rule for g in root.consequences for f in g.findings))
+        # same cause, later stage: the data audit's NaN column explains the NaN loss even when
+        # both rules name invalid_data; lr_range's verdict explains the oscillating loss
+        explained = [f for f in root.findings[1:] if _stage(f) > _stage(head)]
+        explained += [f for g in root.consequences for f in g.findings]
+        for f in explained:
+            f.explained_by = head.rule
+        head.explains = list(dict.fromkeys(f.rule for f in explained if f.rule != head.rule))
     return roots
 
 
@@ -247,9 +250,25 @@ def _from_experiment(f: Finding) -> bool:
     return f.rule.startswith("E") or "suggested_lr" in f.evidence
 
 
+def _stage(f: Finding) -> int:
+    """Where the evidence comes from, upstream first: 0 the data (audited before training),
+    1 an experiment that tests the cause directly, 2 what the training run showed."""
+    if f.rule.startswith("D") or _reads_only_data(f.rule):
+        return 0
+    return 1 if _from_experiment(f) else 2
+
+
+def _reads_only_data(code: str) -> bool:
+    from nnlearn.rules import registry
+
+    cls = registry().get(code)
+    requires = cls.requires if cls else ()
+    return bool(requires) and all(r.startswith("facts:data") for r in requires)
+
+
 def _within_cause(f: Finding) -> tuple:
-    """Most severe first; then direct experimental evidence; then the earliest step."""
-    return (-f.severity.rank, 0 if _from_experiment(f) else 1, _step(f), f.rule)
+    """The most upstream evidence first; then the most severe; then the earliest step."""
+    return (_stage(f), -f.severity.rank, _step(f), f.rule)
 
 
 def exit_code_for(findings: list[Finding], fail_on: str) -> int:

@@ -51,8 +51,17 @@ def test_lr_range_evidence_explains_dead_units_and_oscillation():
     measured = finding("E902", Cause.LR_TOO_HIGH, W, lr=1.0, suggested_lr=3e-3)
     d = diagnosis([dead, oscillating, measured])
     assert [f.rule for f in d.findings] == ["E902", "L104", "A501"]
-    assert measured.explains == ["A501"]
-    assert dead.explained_by == "E902"
+    assert measured.explains == ["L104", "A501"]
+    assert dead.explained_by == "E902" and oscillating.explained_by == "E902"
+
+
+def test_data_evidence_leads_its_own_cause_group():
+    # a NaN-loss rule that itself blames the data still reads as the audit's consequence
+    nan_loss = finding("L101", Cause.INVALID_DATA, E, step=0)
+    audit = finding("D301", Cause.INVALID_DATA, W, column="x3")
+    d = diagnosis([nan_loss, audit])
+    assert [f.rule for f in d.findings] == ["D301", "L101"]
+    assert audit.explains == ["L101"] and nan_loss.explained_by == "D301"
 
 
 def test_measured_learning_rate_goes_before_exploding_gradients():
@@ -109,6 +118,7 @@ def test_info_findings_explain_nothing():
 
 
 def test_within_a_cause_most_severe_then_earliest():
+    # all from the training run: same stage, so severity then step decide, nothing explained
     d = diagnosis(
         [
             finding("G401", Cause.VANISHING_GRADIENTS, W, step=5),
@@ -117,6 +127,7 @@ def test_within_a_cause_most_severe_then_earliest():
         ]
     )
     assert order(d.findings) == ["G404", "G403", "G401"]
+    assert all(f.explained_by is None for f in d.findings)
 
 
 def test_every_cause_is_placed():
