@@ -123,6 +123,12 @@ class CauseGroup:
         sev = [self.severity] + [g.tree_severity() for g in self.consequences]
         return max(sev, key=lambda s: s.rank)
 
+    def split(self) -> tuple[list[Finding], list[Finding]]:
+        """(the findings that lead, the ones they explain), for the renderers."""
+        lead = [f for f in self.findings if f.explained_by is None]
+        rest = [f for f in self.findings if f.explained_by is not None]
+        return lead, rest + [f for g in self.consequences for f in g.all_findings()]
+
     def all_findings(self) -> list[Finding]:
         out = list(self.findings)
         for g in self.consequences:

@@ -62,6 +62,8 @@ def test_data_evidence_leads_its_own_cause_group():
     d = diagnosis([nan_loss, audit])
     assert [f.rule for f in d.findings] == ["D301", "L101"]
     assert audit.explains == ["L101"] and nan_loss.explained_by == "D301"
+    lead, explained = d.groups[0].split()  # what the renderers show, and under "also explains"
+    assert lead == [audit] and explained == [nan_loss]
 
 
 def test_measured_learning_rate_goes_before_exploding_gradients():

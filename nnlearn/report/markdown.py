@@ -44,9 +44,9 @@ def render_markdown(
         out += ["## Findings, most likely root cause first", ""]
         for i, group in enumerate(diagnosis(result.findings).groups, 1):
             out += [f"### {i}. `{group.cause.value}`: {cause_meaning(group.cause.value)}", ""]
-            for f in group.findings:
+            lead, consequences = group.split()
+            for f in lead:
                 out += _finding(f, fixes=True)
-            consequences = [f for g in group.consequences for f in g.findings]
             if consequences:
                 out += ["**Also explains:**", ""]
                 for f in consequences:

@@ -127,9 +127,9 @@ def cause_block(index: int, group) -> Group:
     title.append(f"\n{index}. ", style="bold")
     title.append(group.cause.value, style=SEVERITY_STYLE[group.severity.value] + " underline")
     title.append(f"  {cause_meaning(group.cause.value)}", style="dim")
+    lead, consequences = group.split()
     parts = [title]
-    parts += [finding_block(f, fixes=True) for f in group.findings]
-    consequences = [f for g in group.consequences for f in g.findings]
+    parts += [finding_block(f, fixes=True) for f in lead]
     if consequences:
         parts.append(Padding(Text("also explains:", style="bold"), (0, 0, 0, 3), expand=False))
         parts += [
