@@ -197,7 +197,9 @@ def order_by_root_cause(findings: list[Finding]) -> list[CauseGroup]:
         head = root.head
         # same cause, later stage: the data audit's NaN column explains the NaN loss even when
         # both rules name invalid_data; lr_range's verdict explains the oscillating loss
-        explained = [f for f in root.findings[1:] if _stage(f) > _stage(head)]
+        explained = []
+        if head.severity != Severity.INFO:
+            explained = [f for f in root.findings[1:] if _stage(f) > _stage(head)]
         explained += [f for g in root.consequences for f in g.findings]
         for f in explained:
             f.explained_by = head.rule
@@ -273,8 +275,10 @@ def _reads_only_data(code: str) -> bool:
 
 
 def _within_cause(f: Finding) -> tuple:
-    """The most upstream evidence first; then the most severe; then the earliest step."""
-    return (_stage(f), -f.severity.rank, _step(f), f.rule)
+    """Warnings and errors before remarks; among them the most upstream evidence first; then
+    the most severe; then the earliest step."""
+    remark = f.severity == Severity.INFO
+    return (remark, _stage(f), -f.severity.rank, _step(f), f.rule)
 
 
 def exit_code_for(findings: list[Finding], fail_on: str) -> int:

@@ -114,6 +114,14 @@ def test_unrelated_causes_stay_separate_most_severe_first():
     assert all(f.explained_by is None for f in d.findings)
 
 
+def test_a_data_remark_does_not_lead_a_training_warning():
+    remark = finding("D303", Cause.BIASED_DATA, INFO)
+    plateau = finding("F805", Cause.BIASED_DATA, W)
+    d = diagnosis([remark, plateau])
+    assert [f.rule for f in d.findings] == ["F805", "D303"]
+    assert remark.explained_by is None and plateau.explained_by is None
+
+
 def test_info_findings_explain_nothing():
     d = diagnosis([finding("L102", Cause.LR_TOO_LOW, W), finding("D303", Cause.BIASED_DATA, INFO)])
     assert [g.cause for g in d.groups] == [Cause.LR_TOO_LOW, Cause.BIASED_DATA]
