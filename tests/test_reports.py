@@ -29,6 +29,11 @@ def make_result(findings_by_rule: dict[str, list[Finding]], skipped=("G401",)) -
         for s in (0, 50, 99)
         for i, layer in enumerate(["net.0", "net.2"])
     ]
+    rows += [
+        ("main", s, "update_ratio", layer, 1e-3 * (i + 1) * (1 + s / 100))
+        for s in range(0, 100, 10)
+        for i, layer in enumerate(["net.0", "net.2"])
+    ]
     facts = {
         "run": {"steps_planned": 100, "steps_done": 100, "stopped": "completed"},
         "data": {"source": "synthetic:spirals", "task": "classification", "n_train": 1600},
@@ -221,4 +226,6 @@ def test_write_reports_makes_every_artefact(nan_result, tmp_path):
     pytest.importorskip("matplotlib")
     assert (nan_result.run_dir / "loss.png").exists()
     assert (nan_result.run_dir / "grad_norms.png").exists()
+    assert (nan_result.run_dir / "update_ratios.png").exists()
+    assert saved["artifacts"]["plot_update_ratios"].endswith("update_ratios.png")
     assert "![loss](../run/loss.png)" in (tmp_path / "out" / "r.md").read_text()
