@@ -103,6 +103,18 @@ SYMPTOMS = [
     ("should I use pretrained weights", {"transfer-learning"}),
     ("it still does not learn", {"still-not-learning"}),
     ("how to ask a good question", {"still-not-learning"}),
+    ("my validation loss is increasing", {"overfitting"}),
+    ("test accuracy is much lower than training accuracy", {"overfitting"}),
+    ("should I normalize inputs", {"unnormalized_input"}),
+    ("relu neurons are dead", {"dead_units"}),
+    ("the gradient norm is huge", {"exploding_gradients"}),
+    ("what learning rate should I use", {"lr-schedule", "lr_too_high", "lr_too_low"}),
+    ("labels are wrong", {"inconsistent_data"}),
+    ("CUDA error: device-side assert triggered", {"invalid_data"}),
+    ("Target 5 is out of bounds", {"invalid_data"}),
+    ("loss.backward gives None gradients", {"zero-gradients", "implementation_bug"}),
+    ("how to use a pretrained resnet", {"transfer-learning"}),
+    ("early stopping", {"overfitting-howto"}),
 ]
 
 

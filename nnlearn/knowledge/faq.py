@@ -76,6 +76,8 @@ FAQ: dict[str, dict] = {
             "get a lower loss",
             "training converges slowly",
             "how to improve my model",
+            "batch norm or layer norm",
+            "which architecture tricks help training",
         ],
     },
     "overfitting-howto": {
@@ -223,6 +225,8 @@ FAQ: dict[str, dict] = {
             "it still does not learn",
             "still not learning",
             "what to do when nothing helps",
+            "what else can i try",
+            "i tried everything",
             "how to ask a good question",
             "ask for help",
             "write a bug report",

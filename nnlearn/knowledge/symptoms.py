@@ -61,6 +61,7 @@ SYMPTOMS: dict[str, dict] = {
             "model predicts the same class for everything",
             "always predicts the same value",
             "constant output",
+            "model outputs the same value for every input",
             "accuracy stays the same",
         ],
     },
@@ -87,6 +88,8 @@ SYMPTOMS: dict[str, dict] = {
             "loss is stuck",
             "loss stays the same",
             "loss plateau",
+            "loss does not change",
+            "loss stays at the chance level",
         ],
     },
     "zero-gradients": {
