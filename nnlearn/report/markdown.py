@@ -16,7 +16,14 @@ import yaml
 from nnlearn import __version__
 from nnlearn.knowledge import cause_meaning
 from nnlearn.report.json_report import run_summary
-from nnlearn.report.summary import counts_text, evidence_text, fmt, top_cause, verdict_reason
+from nnlearn.report.summary import (
+    counts_text,
+    evidence_text,
+    fmt,
+    pct,
+    top_cause,
+    verdict_reason,
+)
 
 # rows of the curve table: enough to see the shape, short enough to paste
 CURVE_ROWS = 12
@@ -111,7 +118,7 @@ def _run_table(result) -> list[str]:
         ("final_train_eval_acc", "train accuracy"),
     ):
         if key in s:
-            rows.append((label, fmt(s[key])))
+            rows.append((label, pct(s[key]) if key.endswith("_acc") else fmt(s[key])))
     lr = (result.experiments.get("lr_range") or {}).get("suggested_lr")
     if lr:
         rows.append(("suggested lr", fmt(lr)))

@@ -19,6 +19,13 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+def pct(v: Any) -> str:
+    """An accuracy as a percentage (`fmt` for anything that is not a number in [0, 1])."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1:
+        return f"{v:.1%}"
+    return fmt(v)
+
+
 def evidence_text(evidence: dict[str, Any]) -> str:
     """`layer net.0, step 120, ratio 1.2e-06`: layer and step first, they say where to look."""
     keys = sorted(evidence, key=lambda k: (k not in ("layer", "step"), k != "layer"))

@@ -15,7 +15,14 @@ from rich.text import Text
 
 from nnlearn.knowledge import cause_meaning
 from nnlearn.report.json_report import run_summary
-from nnlearn.report.summary import counts_text, evidence_text, fmt, quiet_line, verdict_reason
+from nnlearn.report.summary import (
+    counts_text,
+    evidence_text,
+    fmt,
+    pct,
+    quiet_line,
+    verdict_reason,
+)
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 VERDICT_STYLE = {"healthy": "bold green", "unhealthy": "bold red", "inconclusive": "bold yellow"}
@@ -107,7 +114,7 @@ def run_table(result) -> Table:
         rows.append(("val loss", f"{fmt(s.get('final_val_loss'))}  {sparkline(val.tolist())}"))
     for key, label in (("final_val_acc", "val accuracy"), ("final_train_eval_acc", "train acc")):
         if key in s:
-            rows.append((label, fmt(s[key])))
+            rows.append((label, pct(s[key])))
     lr = (result.experiments.get("lr_range") or {}).get("suggested_lr")
     if lr:
         rows.append(("suggested lr", fmt(lr)))
