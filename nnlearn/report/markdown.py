@@ -149,7 +149,7 @@ def _curves(result, plots: dict[str, str], at) -> list[str]:
         row += [fmt(float(series[n].get(step, float("nan")))) for n in names]
         out.append("| " + " | ".join(row) + " |")
         previous = step
-    out.append("")
+    out += ["", "_train loss: the mean over the steps since the previous row._", ""]
     for name, path in plots.items():
         out += [f"![{name}]({_link(path, at)})", ""]
     return out
