@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from nnlearn.errors import ExitCode, NnlearnError
+from nnlearn.errors import ExitCode, NnlearnError, ProbeFailed
 
 app = typer.Typer(
     name="nnlearn",
@@ -32,6 +32,7 @@ class FailOn(str, Enum):
 class Format(str, Enum):
     rich = "rich"
     json = "json"
+    markdown = "markdown"
 
 
 def _fail(exc: NnlearnError) -> None:
@@ -41,6 +42,9 @@ def _fail(exc: NnlearnError) -> None:
 
     text = Text("error: ", style="bold red")
     text.append(exc.render())
+    hint = getattr(exc, "likely_cause", "")
+    if hint:
+        text.append("\n" + hint, style="yellow")
     Console(stderr=True, highlight=False, soft_wrap=True).print(text)
     raise typer.Exit(int(exc.exit_code))
 
@@ -64,6 +68,12 @@ def probe(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="write the findings JSON")
     ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="write the Markdown report (to paste into an issue)")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option(help="write JUnit XML for CI (one test case per rule)")
+    ] = None,
     format: Annotated[Format, typer.Option(help="what goes to stdout")] = Format.rich,
     fail_on: Annotated[
         FailOn, typer.Option(help="lowest severity that makes the exit code 1")
@@ -84,13 +94,23 @@ def probe(
             format,
             fail_on.value,
             quiet,
+            markdown,
+            junit,
         )
     except NnlearnError as exc:
+        if junit and exc.exit_code == ExitCode.PROBE_FAILED:
+            from nnlearn.report.junit import error_xml
+
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            message = exc.render() + "\n" + getattr(exc, "likely_cause", "")
+            junit.write_text(error_xml(spec.stem, str(spec), message.strip()))
         _fail(exc)
     raise typer.Exit(code)
 
 
-def _probe(spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on, quiet):
+def _probe(
+    spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on, quiet, md, junit
+):
     from nnlearn.spec import load_spec, parse_overrides
 
     overrides = parse_overrides(sets)
@@ -107,25 +127,40 @@ def _probe(spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fa
     from rich.console import Console
 
     from nnlearn.probe.runner import default_run_dir, run_probe
-    from nnlearn.report.artifacts import write_findings
-    from nnlearn.report.json_report import dumps, report_dict
+    from nnlearn.report import github
+    from nnlearn.report.artifacts import write_reports
+    from nnlearn.report.json_report import dumps
     from nnlearn.report.progress import RichProgress
     from nnlearn.verdict import exit_code_for
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     show = fmt == Format.rich and not quiet and console.is_terminal
-    with RichProgress(console, enabled=show) as progress:
-        result = run_probe(
-            spec, str(spec_file), out_dir=out or default_run_dir(spec.name), progress=progress
-        )
+    try:
+        with RichProgress(console, enabled=show) as progress:
+            result = run_probe(
+                spec, str(spec_file), out_dir=out or default_run_dir(spec.name), progress=progress
+            )
+    except ProbeFailed as exc:
+        from nnlearn.report.crash import hint_text, likely_causes
+
+        exc.likely_cause = hint_text(likely_causes(spec, str(spec_file)))
+        raise
     code = exit_code_for(result.findings, fail_on)
-    data = report_dict(result, fail_on, code)
-    write_findings(data, result)
+    data, markdown = write_reports(result, fail_on, code, markdown_path=md, junit_path=junit)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(dumps(data) + "\n")
+    if github.in_github_actions():
+        # workflow commands are read from stdout; keep stdout clean when it carries a document
+        stream = sys.stdout if fmt == Format.rich else sys.stderr
+        for line in github.annotations(result.findings, str(spec_file)):
+            stream.write(line + "\n")
+        stream.flush()
+        github.append_step_summary(markdown)
     if fmt == Format.json:
         sys.stdout.write(dumps(data) + "\n")
+    elif fmt == Format.markdown:
+        sys.stdout.write(markdown)
     else:
         from nnlearn.report.terminal import render
 
@@ -198,6 +233,50 @@ def init(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     typer.echo(f"wrote {path}; next: nnlearn validate {path} && nnlearn probe {path}")
+
+
+@app.command()
+def explain(
+    query: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help='a rule id (G401), a cause (overfitting) or a question ("loss is nan")'
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Explain a rule, a cause or a symptom; with no query, list the topics."""
+    import json
+
+    from rich.console import Console
+
+    from nnlearn.knowledge.render import explain_data, print_explain
+
+    data = explain_data(" ".join(query or []) or None)
+    if json_out:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    print_explain(data, Console(highlight=False, markup=False))
+
+
+@app.command()
+def rules(
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The rule catalogue: id, name, severity, cause, thresholds."""
+    import json
+
+    from rich.console import Console
+
+    from nnlearn.knowledge.render import rules_data, rules_table
+
+    rows = rules_data()
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    console = Console(highlight=False, markup=False)
+    console.print(rules_table(rows))
+    console.print("details: nnlearn explain RULE_ID")
 
 
 @app.command()

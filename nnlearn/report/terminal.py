@@ -1,15 +1,28 @@
-"""The Rich report: summary, run table with a loss sparkline, findings coloured by severity."""
+"""The Rich report: headline, run table with loss sparklines, findings grouped by root cause.
+
+Rich drops colour by itself when stdout is not a terminal or NO_COLOR is set; the layout uses
+no boxes, so piped output reads as plain text.
+"""
 
 from __future__ import annotations
 
 import math
 
 from rich.console import Console, Group
-from rich.panel import Panel
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from nnlearn.knowledge import cause_meaning
 from nnlearn.report.json_report import run_summary
+from nnlearn.report.summary import (
+    counts_text,
+    evidence_text,
+    fmt,
+    pct,
+    quiet_line,
+    verdict_reason,
+)
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 VERDICT_STYLE = {"healthy": "bold green", "unhealthy": "bold red", "inconclusive": "bold yellow"}
@@ -34,92 +47,119 @@ def sparkline(values: list[float], width: int = 40) -> str:
     )
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return str(v)
-        return f"{v:.4g}"
-    return str(v)
-
-
 def render(result, console: Console, *, quiet: bool = False, exit_code: int = 0) -> None:
-    counts = {s: sum(f.severity.value == s for f in result.findings) for s in SEVERITY_STYLE}
-    head = Text()
-    head.append(f"{result.verdict.upper()}", style=VERDICT_STYLE[result.verdict])
-    head.append(f"  {result.spec.name}: ")
-    if result.findings:
-        top = result.findings[0]
-        head.append(f"{top.cause.value} ", style=SEVERITY_STYLE[top.severity.value])
-        head.append(f"({top.rule} {top.name}) — ")
-    head.append(
-        f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"
-    )
     if quiet:
-        console.print(head)
+        line = Text(quiet_line(result, exit_code), style=VERDICT_STYLE[result.verdict])
+        console.print(line, soft_wrap=True)  # one line, whatever the width: scripts grep it
         return
-    console.print(Panel(head, title="nnlearn probe", title_align="left", expand=False))
+    console.print(headline(result, exit_code))
+    console.print()
     console.print(run_table(result))
-    for f in result.findings:
-        console.print(finding_block(f))
+    if result.findings:
+        from nnlearn.verdict import diagnosis
+
+        console.print()
+        console.print(Text("Findings, most likely root cause first", style="bold underline"))
+        for i, group in enumerate(diagnosis(result.findings).groups, 1):
+            console.print(cause_block(i, group))
     for note in result.notes:
         console.print(Text(f"note: {note}", style="dim"))
+    console.print()
     if result.run_dir:
         console.print(Text(f"run folder: {result.run_dir}", style="dim"))
+    if result.findings:
+        codes = " ".join(dict.fromkeys(f.rule for f in result.findings))
+        console.print(Text(f"more: nnlearn explain {codes.split()[0]}  (rules: {codes})", "dim"))
+
+
+def headline(result, exit_code: int) -> Group:
+    head = Text()
+    head.append(f"{result.verdict.upper()}", style=VERDICT_STYLE[result.verdict])
+    head.append(f"  {result.spec.name}", style="bold")
+    if result.findings and result.verdict == "unhealthy":
+        top = result.findings[0]
+        head.append(": ")
+        head.append(top.cause.value, style=SEVERITY_STYLE[top.severity.value])
+        head.append(f" ({top.rule} {top.name})")
+    reason = Text(verdict_reason(result))
+    tally = Text(f"{counts_text(result.findings)}; exit code {exit_code}", style="dim")
+    return Group(head, Padding(Group(reason, tally), (0, 0, 0, 2), expand=False))
 
 
 def run_table(result) -> Table:
     m = result.measurements
     s = run_summary(m)
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("spec", str(result.spec_path or "-"))
-    table.add_row(
-        "data",
-        f"{m.fact('data.source', '-')} ({m.fact('data.task', '?')}, "
-        f"{m.fact('data.n_train', '?')} train / {m.fact('data.n_val', '?')} val)",
-    )
-    table.add_row(
-        "model",
-        f"{m.fact('model.class', '?')}, {m.fact('model.n_parameters', 0):,} "
-        f"parameters, {m.fact('model.loss', '?')}, {m.fact('model.optimizer', '?')}",
-    )
-    table.add_row("device", f"{result.device}, seed {result.spec.seed}")
+    rows = [
+        ("spec", str(result.spec_path or "-")),
+        (
+            "data",
+            f"{m.fact('data.source', '-')} ({m.fact('data.task', '?')}, "
+            f"{m.fact('data.n_train', '?')} train / {m.fact('data.n_val', '?')} val)",
+        ),
+        (
+            "model",
+            f"{m.fact('model.class', '?')}, {m.fact('model.n_parameters', 0):,} "
+            f"parameters, {m.fact('model.loss', '?')}, {m.fact('model.optimizer', '?')}",
+        ),
+    ]
     steps = f"{s.get('steps_done', 0)}/{s.get('steps_planned', 0)}"
     if s.get("stopped") and s["stopped"] != "completed":
         steps += f" (stopped: {s['stopped']})"
-    table.add_row("steps", f"{steps} in {result.duration_s:.1f}s")
+    rows.append(("steps", f"{steps} in {result.duration_s:.1f}s on {result.device}"))
     loss = m.series("train_loss")
-    table.add_row(
-        "train loss",
-        f"{_fmt(s.get('first_train_loss'))} → "
-        f"{_fmt(s.get('final_train_loss'))}  {sparkline(loss.tolist())}",
-    )
-    for key, label in (
-        ("final_val_loss", "val loss"),
-        ("final_val_acc", "val accuracy"),
-        ("final_train_eval_acc", "train accuracy"),
-    ):
+    first, final = fmt(s.get("first_train_loss")), fmt(s.get("final_train_loss"))
+    rows.append(("train loss", f"{first} → {final}  {sparkline(loss.tolist())}"))
+    val = m.series("val_loss")
+    if len(val):
+        rows.append(("val loss", f"{fmt(s.get('final_val_loss'))}  {sparkline(val.tolist())}"))
+    for key, label in (("final_val_acc", "val accuracy"), ("final_train_eval_acc", "train acc")):
         if key in s:
-            table.add_row(label, _fmt(s[key]))
+            rows.append((label, pct(s[key])))
     lr = (result.experiments.get("lr_range") or {}).get("suggested_lr")
     if lr:
-        table.add_row("suggested lr", _fmt(lr))
+        rows.append(("suggested lr", fmt(lr)))
+    status = [o.status for o in result.outcomes]
+    kinds = ("failed", "passed", "skipped", "disabled")
+    rows.append(("rules", ", ".join(f"{status.count(k)} {k}" for k in kinds) if status else "-"))
+    table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for label, value in rows:
+        table.add_row(label, Text(value))  # Text: a [bracket] in a path is not Rich markup
     return table
 
 
-def finding_block(f) -> Group:
+def cause_block(index: int, group) -> Group:
+    title = Text()
+    title.append(f"\n{index}. ", style="bold")
+    title.append(group.cause.value, style=SEVERITY_STYLE[group.severity.value] + " underline")
+    title.append(f"  {cause_meaning(group.cause.value)}", style="dim")
+    lead, consequences = group.split()
+    parts = [title]
+    parts += [finding_block(f, fixes=True) for f in lead]
+    if consequences:
+        parts.append(Padding(Text("also explains:", style="bold"), (0, 0, 0, 3), expand=False))
+        parts += [
+            Padding(finding_block(f, fixes=False), (0, 0, 0, 2), expand=False) for f in consequences
+        ]
+    return Group(*parts)
+
+
+def finding_block(f, *, fixes: bool) -> Padding:
     style = SEVERITY_STYLE[f.severity.value]
     title = Text()
     title.append(f"{f.severity.value.upper():8}", style=style)
     title.append(f"{f.rule} {f.name}", style="bold")
-    title.append(f"  [{f.cause.value}]", style="dim")
-    parts = [Text(""), title, Text(f"  {f.message}")]
+    if f.explained_by:
+        title.append(f"  [{f.cause.value}]", style="dim")
+    lines = [title, Padding(Text(f.message), (0, 0, 0, 8), expand=False)]
     if f.evidence:
-        ev = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
-        parts.append(Text(f"  evidence: {ev}", style="dim"))
-    for i, fix in enumerate(f.fixes, 1):
-        parts.append(Text(f"  fix {i}: {fix}"))
-    return Group(*parts)
+        lines.append(
+            Padding(
+                Text(f"evidence: {evidence_text(f.evidence)}", "dim"), (0, 0, 0, 8), expand=False
+            )
+        )
+    if fixes:
+        for i, fix in enumerate(f.fixes, 1):
+            lines.append(Padding(Text(f"fix {i}: {fix}"), (0, 0, 0, 8), expand=False))
+    return Padding(Group(*lines), (0, 0, 0, 3), expand=False)

@@ -50,6 +50,10 @@ class Finding:
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
     fixes: list[str] = field(default_factory=list)
+    # set by the diagnosis (nnlearn.verdict): the root finding's rule that explains this one,
+    # and on a root finding the rules of the consequences it explains
+    explained_by: str | None = None
+    explains: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +64,8 @@ class Finding:
             "message": self.message,
             "evidence": _jsonable(self.evidence),
             "fixes": list(self.fixes),
+            "explained_by": self.explained_by,
+            "explains": list(self.explains),
         }
 
 

@@ -1,0 +1,168 @@
+"""What `nnlearn explain` and `nnlearn rules` print: Rich text, or JSON with `--json`."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from nnlearn.knowledge import Entry, entries
+from nnlearn.knowledge.search import GOOD_MATCH, did_you_mean, search
+
+KIND_LABEL = {"faq": "question", "symptom": "symptom", "cause": "cause", "rule": "rule"}
+_RULE_ID = re.compile(r"^[A-Za-z]\d{3}$")
+
+
+def explain_data(query: str | None) -> dict[str, Any]:
+    """The answer as data: the topics, or the matched entries, or suggestions."""
+    if not query:
+        return {"query": None, "topics": [_topic(e) for e in entries()]}
+    matches = search(query, limit=5)
+    if matches and matches[0].score >= GOOD_MATCH:
+        best = matches[0]
+        by_id = {e.id: e for e in entries()}
+        others = [by_id[r] for r in best.entry.related if r in by_id]
+        others += [m.entry for m in matches[1:] if m.score >= GOOD_MATCH]
+        others = list({e.id: e for e in others}.values())[:6]
+        return {
+            "query": query,
+            "match": best.entry.to_dict(),
+            "score": None if math.isinf(best.score) else round(best.score, 2),
+            "see_also": [_topic(e) for e in others],
+        }
+    return {"query": query, "match": None, "did_you_mean": did_you_mean(query)}
+
+
+def _topic(e: Entry) -> dict[str, str]:
+    return {"id": e.id, "kind": e.kind, "title": e.title, "summary": e.summary}
+
+
+def print_explain(data: dict[str, Any], console: Console) -> bool:
+    """Print the answer; False when nothing matched."""
+    if data["query"] is None:
+        print_topics(data["topics"], console)
+        return True
+    if data["match"] is None:
+        query = data["query"]
+        head = (
+            f"no rule {query.upper()} in this version of nnlearn"
+            if _RULE_ID.match(query.strip())
+            else f'nothing matches "{query}" well'
+        )
+        console.print(Text(head, style="bold yellow"))
+        if data["did_you_mean"]:
+            console.print(Text("did you mean: " + ", ".join(data["did_you_mean"]) + "?"))
+        console.print(Text("`nnlearn explain` with no query lists every topic", style="dim"))
+        return False
+    print_entry(data["match"], console)
+    if data["see_also"]:
+        console.print()
+        console.print(Text("See also", style="bold"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
+        for t in data["see_also"]:
+            grid.add_row(Text(f"nnlearn explain {t['id']}"), Text(t["title"]))
+        console.print(Padding(grid, (0, 0, 0, 2), expand=False))
+    return True
+
+
+def print_entry(e: dict[str, Any], console: Console) -> None:
+    head = Text()
+    head.append(e["title"], style="bold")
+    head.append(f"  ({KIND_LABEL[e['kind']]} {e['id']})", style="dim")
+    console.print(head)
+    if e["kind"] != "faq":
+        console.print(Text(e["summary"], style="italic"))
+    for section in e["sections"]:
+        body = section["body"]
+        if not body:
+            continue
+        console.print()
+        console.print(Text(section["heading"], style="bold cyan"))
+        if isinstance(body, list):
+            numbered = section["heading"] in ("How to fix it", "Answer")
+            items = [i for i in body if i]
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(no_wrap=True)
+            grid.add_column()
+            for i, item in enumerate(items, 1):
+                grid.add_row(f"{i}." if numbered else "-", Text(_rule_line(item)))
+            console.print(Padding(grid, (0, 0, 0, 2), expand=False))
+        else:
+            console.print(Padding(Text(body), (0, 0, 0, 2), expand=False))
+
+
+def _rule_line(item: str) -> str:
+    """A rule id in a list reads better with its name and summary."""
+    if _RULE_ID.match(item):
+        from nnlearn.rules import registry
+
+        cls = registry().get(item)
+        if cls:
+            return f"{item} {cls.name}: {cls.summary()}"
+    return item
+
+
+def print_topics(topics: list[dict[str, str]], console: Console) -> None:
+    console.print(Text("nnlearn explain QUERY: a rule id, a cause, or a question", style="bold"))
+    for kind, heading in (
+        ("faq", "Questions"),
+        ("symptom", "Symptoms"),
+        ("cause", "Causes"),
+        ("rule", "Rules"),
+    ):
+        rows = [t for t in topics if t["kind"] == kind]
+        if not rows:
+            continue
+        console.print()
+        console.print(Text(heading, style="bold cyan"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
+        for t in rows:
+            grid.add_row(
+                Text(t["title"] if kind == "rule" else t["id"]),
+                Text(t["title"] if kind in ("faq", "symptom") else t["summary"]),
+            )
+        console.print(Padding(grid, (0, 0, 0, 2), expand=False))
+
+
+def rules_data() -> list[dict[str, Any]]:
+    from nnlearn.rules import registry
+
+    return [
+        {
+            "rule": code,
+            "name": cls.name,
+            "severity": cls.severity.value,
+            "cause": cls.cause.value,
+            "summary": cls.summary(),
+            "thresholds": cls.parameters(),
+            "requires": list(cls.requires),
+            "fixes": list(cls.fixes),
+        }
+        for code, cls in registry().items()
+    ]
+
+
+def rules_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="nnlearn rules", title_justify="left", show_lines=False)
+    for col in ("rule", "name", "severity", "cause", "thresholds"):
+        table.add_column(col, overflow="fold")
+    style = {"error": "red", "warning": "yellow", "info": "blue"}
+    for r in rows:
+        thresholds = "\n".join(f"{k}={v}" for k, v in r["thresholds"].items()) or "-"
+        table.add_row(
+            r["rule"],
+            r["name"],
+            Text(r["severity"], style=style[r["severity"]]),
+            r["cause"],
+            Text(thresholds),
+        )
+    return table
