@@ -61,4 +61,4 @@ def render_check(report: dict, findings, console: Console, quiet: bool = False) 
         Text(f"rules with evidence in this log: {', '.join(r['rule'] for r in ran)}", style="dim")
     )
     for f in findings:
-        console.print(finding_block(f))
+        console.print(finding_block(f, fixes=True))
