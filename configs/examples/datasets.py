@@ -87,4 +87,3 @@ def big_targets(scale: float = 1.0e4, offset: float = 2.0e5, n: int = 2000):
     w = torch.randn(8, generator=g)
     y = (x @ w + 0.1 * torch.randn(n, generator=g)) / w.norm()
     return _split(x, y * scale + offset)
-

@@ -43,9 +43,7 @@ def input_scale(x: torch.Tensor, names: list[str]) -> dict[str, Any]:
         "std": [round(float(s), 6) for s in std.nan_to_num(0.0)],
         "names": list(names),
         "worst": [
-            {"name": names[i], "mean": float(mean[i]), "std": float(std[i])}
-            for i in worst
-            if ok[i]
+            {"name": names[i], "mean": float(mean[i]), "std": float(std[i])} for i in worst if ok[i]
         ],
         "n_constant": int(((std == 0) & ok).sum()),
     }

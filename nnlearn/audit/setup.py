@@ -147,7 +147,8 @@ def describe_output(out: torch.Tensor, stress: torch.Tensor | None) -> dict[str,
     rows = _class_rows(o)
     if rows is not None:
         d["rows_sum_to_one"] = _sums_to_one(rows) and (
-            stress is None or (_class_rows(stress) is not None and _sums_to_one(_class_rows(stress)))
+            stress is None
+            or (_class_rows(stress) is not None and _sums_to_one(_class_rows(stress)))
         )
         d["log_probabilities"] = bool((rows <= PROB_TOL).all()) and bool(
             (torch.logsumexp(rows, 1).abs() < PROB_TOL).all()
@@ -314,7 +315,11 @@ def parameter_updates(
         if p.grad is None:
             facts["no_grad"].append(name)
         q = start.get(name)
-        if q is not None and q.shape == p.shape and torch.equal(q.detach().to(p.device), p.detach()):
+        if (
+            q is not None
+            and q.shape == p.shape
+            and torch.equal(q.detach().to(p.device), p.detach())
+        ):
             grad = float(p.grad.norm()) if p.grad is not None else None
             facts["unchanged"].append({"name": name, "grad_norm": grad, "numel": p.numel()})
     return facts
