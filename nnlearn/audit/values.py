@@ -21,7 +21,8 @@ def nonfinite(x: torch.Tensor, names: list[str]) -> dict[str, Any]:
     rows = int(bad.reshape(len(x), -1).any(1).sum()) if len(x) else 0
     where: dict[str, int] = {}
     if rows:
-        per_position = bad.reshape(len(x), *position_shape(x)).sum(0).flatten()
+        grid = bad.reshape(len(x), *position_shape(x))
+        per_position = grid.sum(dim=[d for d in range(grid.dim()) if d != 1])
         top = torch.argsort(per_position, descending=True)[:MAX_POSITIONS]
         where = {names[i]: int(per_position[i]) for i in top.tolist() if per_position[i] > 0}
     return {"nan": int(nan.sum()), "inf": int(inf.sum()), "rows": rows, "where": where}

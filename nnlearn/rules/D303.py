@@ -64,10 +64,10 @@ class D303(Rule):
             if offset and std > 0
             else f"their standard deviation is {std:.4g}"
         )
+        span = f" span [{t['min']:.4g}, {t['max']:.4g}]" if "min" in t and "max" in t else ""
         return [
             self.finding(
-                f"regression targets span [{t['min']:.4g}, {t['max']:.4g}]: {why}; a fresh "
-                "network predicts values near 0",
+                f"regression targets{span}: {why}; a fresh network predicts values near 0",
                 dict(t),
             )
         ]
