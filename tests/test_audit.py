@@ -246,3 +246,16 @@ def test_parameter_updates_names_parameters_the_optimizer_misses():
         "1.weight",
         "1.bias",
     ]
+
+
+def test_setup_with_a_model_returning_a_tuple_reports_the_loss_error():
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 3)
+
+        def forward(self, x):
+            return self.lin(x), x
+
+    f = setup_facts(Pair(), torch.randint(0, 3, (64,)), nn.CrossEntropyLoss())
+    assert f["output"] == {"type": "tuple"} and f["fatal"]["reason"] == "loss_raised"

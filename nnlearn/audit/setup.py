@@ -100,6 +100,11 @@ def check_setup(
     x, y = sample(bundle.train, SETUP_BATCH, seed=seed)
     x, y = x.to(device), y.to(device)
     out = _forward(model, x)
+    if not isinstance(out, torch.Tensor):  # a tuple or dict: only the loss can tell
+        facts["output"] = {"type": type(out).__name__}
+        if "fatal" not in facts:
+            _try_loss(facts, loss_fn, out, y, len(x), nonfinite_rows=0)
+        return facts
     stress = _stress_forward(model, x)
     target = loss_fn.targets(y)
     facts["output"] = describe_output(out, stress)
@@ -256,7 +261,9 @@ def _shapes(kind, out: torch.Tensor, target: torch.Tensor):
     return "shapes", result, fatal
 
 
-def _try_loss(facts: dict[str, Any], loss_fn, out, y, n: int) -> None:
+def _try_loss(
+    facts: dict[str, Any], loss_fn, out, y, n: int, nonfinite_rows: int | None = None
+) -> None:
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # MSE's broadcasting warning: `shapes` reports it
@@ -265,8 +272,9 @@ def _try_loss(facts: dict[str, Any], loss_fn, out, y, n: int) -> None:
         facts["fatal"] = _fatal("loss_raised", f"{type(exc).__name__}: {exc}".strip())
         return
     facts["loss"] = value if math.isfinite(value) else str(value)
-    if not math.isfinite(value) and facts["batch_nonfinite_rows"]:
-        facts["fatal"] = _nonfinite_fatal(facts["batch_nonfinite_rows"], n)
+    rows = facts.get("batch_nonfinite_rows", 0) if nonfinite_rows is None else nonfinite_rows
+    if not math.isfinite(value) and rows:
+        facts["fatal"] = _nonfinite_fatal(rows, n)
 
 
 def _nonfinite_rows(x: torch.Tensor, y: torch.Tensor) -> int:
