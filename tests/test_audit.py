@@ -259,3 +259,41 @@ def test_setup_with_a_model_returning_a_tuple_reports_the_loss_error():
 
     f = setup_facts(Pair(), torch.randint(0, 3, (64,)), nn.CrossEntropyLoss())
     assert f["output"] == {"type": "tuple"} and f["fatal"]["reason"] == "loss_raised"
+
+
+def test_setup_minus_one_labels_are_out_of_range_for_cross_entropy():
+    y = torch.randint(0, 2, (64,)) * 2 - 1  # -1/+1 labels
+    f = setup_facts(nn.Linear(2, 3), y, nn.CrossEntropyLoss())
+    assert f["fatal"]["reason"] == "labels_out_of_range" and f["labels"]["negative"] == [-1.0]
+
+
+def test_setup_bce_rejects_different_shapes_before_training():
+    y = torch.randint(0, 2, (64,)).float()
+    f = setup_facts(nn.Linear(2, 1), y, nn.BCEWithLogitsLoss(), "binary")
+    assert f["fatal"]["reason"] == "shape_mismatch" and f["shapes"]["output"] == [64, 1]
+
+
+class RowDataset(torch.utils.data.Dataset):
+    """A user Dataset that is not a TensorDataset: the audit samples it through __getitem__."""
+
+    def __init__(self, n: int):
+        self.x = torch.randn(n, 3)
+        self.x[::10, 2] = math.inf
+        self.y = torch.arange(n) % 4
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def test_audit_samples_a_user_dataset():
+    train, val = RowDataset(300), RowDataset(50)
+    val.x, val.y = train.x[:50].clone(), train.y[:50].clone()  # a leaky split
+    b = DataBundle(train, val, "classification", 4, (3,), (), "user:test")
+    facts = audit_data(b)
+    assert facts["nonfinite"]["train"]["inputs"]["inf"] == 30
+    assert facts["nonfinite"]["train"]["inputs"]["where"] == {"x[2]": 30}
+    assert facts["class_counts"] == [75, 75, 75, 75]
+    assert facts["overlap"]["val_in_train"] == 50

@@ -88,7 +88,7 @@ def run_probe(
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "loss": loss_fn.name,
-        "optimizer": type(optimizer).__name__ if optimizer is not None else None,
+        "optimizer": type(optimizer).__name__ if optimizer is not None else "not built",
     }
 
     wanted = list(dict.fromkeys(spec.probe.experiments))
