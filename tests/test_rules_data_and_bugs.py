@@ -339,3 +339,17 @@ def test_thresholds_are_overridable():
     facts = {"data": {"class_counts": [700, 300]}}
     outcomes = evaluate_rules(measurements(facts=facts), thresholds={"D304": {"max_ratio": 2.0}})
     assert next(o for o in outcomes if o.code == "D304").findings
+
+
+def test_init_loss_cause_follows_the_layers():
+    base = {"init": {"loss": 12.0, "chance_loss": 1.1}, "setup": {"loss_kind": "cross_entropy"}}
+    deep = [{"name": f"net.{i}", "rms": 0.6 * 5.5**i} for i in range(5)]
+    (f,) = run_rule("B707", {**base, "setup": {**base["setup"], "layer_rms": deep}})
+    assert f.cause.value == "poor_initialization" and f.evidence["layer_gain"] > 5
+    head = [
+        {"name": "net.0", "rms": 0.48},
+        {"name": "net.2", "rms": 0.19},
+        {"name": "net.4", "rms": 34},
+    ]
+    (f,) = run_rule("B707", {**base, "setup": {**base["setup"], "layer_rms": head}})
+    assert f.cause.value == "implementation_bug" and "net.4" in f.message

@@ -12,8 +12,7 @@ training and goes to the rules, which report it. The label range is checked befo
 ever called, because on a GPU an out-of-range label is a device-side assert that kills the CUDA
 context, not an exception.
 
-`parameter_updates` compares the trained model with its untouched initial copy after the main
-run: trainable parameters the optimizer does not hold, holds at lr 0, or never moved.
+After the main run, `nnlearn.audit.updates.parameter_updates` checks which parameters moved.
 """
 
 from __future__ import annotations
@@ -99,7 +98,7 @@ def check_setup(
         )
     x, y = sample(bundle.train, SETUP_BATCH, seed=seed)
     x, y = x.to(device), y.to(device)
-    out = _forward(model, x)
+    out, facts["layer_rms"] = _forward(model, x)
     if not isinstance(out, torch.Tensor):  # a tuple or dict: only the loss can tell
         facts["output"] = {"type": type(out).__name__}
         if "fatal" not in facts:
@@ -176,18 +175,38 @@ def _sums_to_one(rows: torch.Tensor) -> bool:
     return _unit(rows) and bool(((rows.sum(1) - 1).abs() < PROB_TOL).all())
 
 
-def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _forward(model: nn.Module, x: torch.Tensor) -> tuple[Any, list[dict[str, Any]]]:
     """Eval mode (BatchNorm statistics and dropout untouched), no gradient; the user's model
-    raising is their code's error (exit 3), as in training."""
+    raising is their code's error (exit 3), as in training. Also returns the root-mean-square
+    output of every Linear/Conv layer in execution order: whether a loss far from chance comes
+    from the output layer alone or from a scale that grows with depth."""
     from nnlearn.probe.loop import guarded
 
+    layer_rms: list[dict[str, Any]] = []
+
+    def record(name: str):
+        def hook(module, inputs, output):
+            if isinstance(output, torch.Tensor) and output.numel():
+                rms = float(output.detach().float().pow(2).mean().sqrt())
+                layer_rms.append({"name": name, "rms": rms})
+
+        return hook
+
+    handles = [
+        m.register_forward_hook(record(n))
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+    ]
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            return guarded(model, "the model's forward pass on a sample batch", x)
+            out = guarded(model, "the model's forward pass on a sample batch", x)
+        return out, layer_rms
     finally:
         model.train(was_training)
+        for h in handles:
+            h.remove()
 
 
 def _stress_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
@@ -302,32 +321,3 @@ def skip_training(*args: Any, **kwargs: Any):
     from nnlearn.probe.loop import RunResult
 
     return RunResult(steps_done=0, stopped="skipped", nonfinite_step=None, duration_s=0.0)
-
-
-def parameter_updates(
-    initial: nn.Module, trained: nn.Module, optimizer: torch.optim.Optimizer | None
-) -> dict[str, Any]:
-    """After training: trainable parameters the optimizer does not hold, holds at lr 0,
-    that were bit-identical to their initial values, or had no gradient on the last step."""
-    groups = optimizer.param_groups if optimizer is not None else []
-    lr_of = {id(p): float(g.get("lr", math.nan)) for g in groups for p in g["params"]}
-    start = dict(initial.named_parameters())
-    facts: dict[str, Any] = {"not_in_optimizer": [], "zero_lr": [], "unchanged": [], "no_grad": []}
-    for name, p in trained.named_parameters():
-        if not p.requires_grad:
-            continue
-        if id(p) not in lr_of:
-            facts["not_in_optimizer"].append(name)
-        elif lr_of[id(p)] == 0:
-            facts["zero_lr"].append(name)
-        if p.grad is None:
-            facts["no_grad"].append(name)
-        q = start.get(name)
-        if (
-            q is not None
-            and q.shape == p.shape
-            and torch.equal(q.detach().to(p.device), p.detach())
-        ):
-            grad = float(p.grad.norm()) if p.grad is not None else None
-            facts["unchanged"].append({"name": name, "grad_norm": grad, "numel": p.numel()})
-    return facts

@@ -49,7 +49,8 @@ def run_probe(
     progress: Progress | None = None,
 ) -> ProbeResult:
     from nnlearn.audit import audit_data
-    from nnlearn.audit.setup import check_setup, parameter_updates, skip_training
+    from nnlearn.audit.setup import check_setup, skip_training
+    from nnlearn.audit.updates import parameter_updates
     from nnlearn.data import build_data
     from nnlearn.models import build_model
     from nnlearn.monitor import Monitor
