@@ -298,3 +298,11 @@ def test_audit_samples_a_user_dataset():
     assert facts["nonfinite"]["train"]["inputs"]["where"] == {"x[2]": 30}
     assert facts["class_counts"] == [75, 75, 75, 75]
     assert facts["overlap"]["val_in_train"] == 50
+
+
+def test_nan_inputs_into_bce_are_reported_as_nan_not_as_logits():
+    model = nn.Sequential(nn.Linear(2, 1), nn.Sigmoid(), nn.Flatten(0))
+    x = torch.randn(64, 2)
+    x[::4, 1] = math.nan
+    f = setup_facts(model, torch.randint(0, 2, (64,)).float(), nn.BCELoss(), "binary", x)
+    assert f["fatal"]["reason"] == "nonfinite_batch"

@@ -47,7 +47,7 @@ def audit_data(bundle: DataBundle, seed: int = 0) -> dict[str, Any]:
         "nonfinite": {
             split: {
                 "inputs": nonfinite(x, position_names(x, bundle.feature_names)),
-                "targets": nonfinite(y, position_names(y, None)),
+                "targets": nonfinite(y, position_names(y, None, prefix="y")),
                 "rows_checked": len(x),
             }
             for split, x, y in (("train", x_train, y_train), ("val", x_val, y_val))
@@ -61,7 +61,9 @@ def audit_data(bundle: DataBundle, seed: int = 0) -> dict[str, Any]:
         facts["class_counts"] = class_counts(y_train)
         facts["val_class_counts"] = class_counts(y_val)
     facts["duplicates"] = conflicts(xs, ys)
-    facts["overlap"] = overlap(x_train, _head(x_val, y_val, AUDIT_ROWS, seed)[0])
+    facts["overlap"] = overlap(
+        _head(x_train, y_train, OVERLAP_ROWS, seed)[0], _head(x_val, y_val, AUDIT_ROWS, seed)[0]
+    )
     return facts
 
 

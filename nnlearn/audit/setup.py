@@ -119,6 +119,9 @@ def check_setup(
             facts[name] = result
         if fatal and "fatal" not in facts:
             facts["fatal"] = fatal
+    if "fatal" not in facts and facts["batch_nonfinite_rows"] and not facts["output"]["finite"]:
+        # NaN in, NaN out: not a logits/probabilities question, whatever the loss
+        facts["fatal"] = _nonfinite_fatal(facts["batch_nonfinite_rows"], len(x))
     if kind == "bce" and not facts["output"]["in_unit_interval_batch"] and "fatal" not in facts:
         facts["fatal"] = _fatal(
             "logits_into_bce",

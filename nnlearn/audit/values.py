@@ -35,13 +35,15 @@ def position_shape(x: torch.Tensor) -> tuple[int, ...]:
     return (-1,)
 
 
-def position_names(x: torch.Tensor, feature_names: list[str] | None) -> list[str]:
+def position_names(
+    x: torch.Tensor, feature_names: list[str] | None, prefix: str = "x"
+) -> list[str]:
     if x.dim() == 4:
         return [f"channel {c}" for c in range(x.shape[1])]
     n = flat(x[:1]).shape[1] if len(x) else 0
     if feature_names and len(feature_names) == n:
         return list(feature_names)
-    return [f"x[{i}]" for i in range(n)]
+    return [f"{prefix}[{i}]" for i in range(n)]
 
 
 def labels(y_train: torch.Tensor, y_val: torch.Tensor) -> dict[str, Any]:
