@@ -29,7 +29,7 @@ class D308(Rule):
         not an error.
 
     Example:
-        `configs/examples/data_tiny.yaml`: 8 training samples per class.
+        `configs/examples/data_tiny.yaml`: about 8 training samples per class (6 in the smallest).
 
     Fix:
         Collect more data, augment it, use a smaller model or a pretrained one, and check
