@@ -1,23 +1,38 @@
 """Data audits, before training: what the data is, and what is wrong with it.
 
-Returns `facts["data"]`, a JSON-able dict the rules read (`facts:data.*`). It works on a bounded
-seeded sample of each split, so an audit of 10M rows costs what one of 10k does.
+Returns `facts["data"]`, a JSON-able dict the D3xx rules read (`facts:data.*`):
+
+- `nonfinite`: NaN/Inf counts in inputs and targets of each split, and where they are;
+- `inputs`: mean and spread per feature (per channel for images); `targets`: target scale;
+- `labels`: range and kind of the targets of both splits; `class_counts`, `val_class_counts`;
+- `duplicates`: identical inputs carrying different labels; `overlap`: validation rows that
+  are also training rows.
+
+In-memory data is scanned whole when that is cheap (counts are exact); otherwise, and for the
+costlier statistics, a bounded seeded sample is read, so an audit costs seconds, not minutes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
+from nnlearn.audit.duplicates import conflicts, overlap
+from nnlearn.audit.rows import audit_rows
+from nnlearn.audit.scale import input_scale, target_scale
+from nnlearn.audit.values import class_counts, labels, nonfinite, position_names
+from nnlearn.data.bundle import DataBundle
 
-from nnlearn.data.bundle import DataBundle, sample
-
-# rows sampled per split for the audits
+# rows sampled per split for scale and duplicate statistics
 AUDIT_ROWS = 20_000
+# training rows hashed to find validation rows that are also in training
+OVERLAP_ROWS = 200_000
 
 
 def audit_data(bundle: DataBundle, seed: int = 0) -> dict[str, Any]:
-    x, y = sample(bundle.train, AUDIT_ROWS, seed=seed)
+    x_train, y_train, train_whole = audit_rows(bundle.train, OVERLAP_ROWS, seed)
+    x_val, y_val, val_whole = audit_rows(bundle.val, AUDIT_ROWS, seed)
+    xs, ys = _head(x_train, y_train, AUDIT_ROWS, seed)
+    names = position_names(x_train, bundle.feature_names)
     facts: dict[str, Any] = {
         "source": bundle.source,
         "task": bundle.task,
@@ -27,8 +42,36 @@ def audit_data(bundle: DataBundle, seed: int = 0) -> dict[str, Any]:
         "target_shape": list(bundle.target_shape),
         "n_classes": bundle.n_classes,
         "class_names": bundle.class_names,
-        "sampled_rows": len(x),
+        "sampled_rows": len(xs),
+        "scanned_whole": train_whole and val_whole,
+        "nonfinite": {
+            split: {
+                "inputs": nonfinite(x, position_names(x, bundle.feature_names)),
+                "targets": nonfinite(y, position_names(y, None, prefix="y")),
+                "rows_checked": len(x),
+            }
+            for split, x, y in (("train", x_train, y_train), ("val", x_val, y_val))
+        },
+        "inputs": input_scale(xs, names),
+        "labels": labels(y_train, y_val),
     }
-    if bundle.task == "classification" and not y.is_floating_point():
-        facts["class_counts"] = torch.bincount(y.clamp_min(0).long()).tolist()
+    if bundle.task == "regression":
+        facts["targets"] = target_scale(ys)
+    else:
+        facts["class_counts"] = class_counts(y_train)
+        facts["val_class_counts"] = class_counts(y_val)
+    facts["duplicates"] = conflicts(xs, ys)
+    facts["overlap"] = overlap(
+        _head(x_train, y_train, OVERLAP_ROWS, seed)[0], _head(x_val, y_val, AUDIT_ROWS, seed)[0]
+    )
     return facts
+
+
+def _head(x, y, limit: int, seed: int):
+    """At most `limit` rows, a seeded random subset of larger tensors."""
+    if len(x) <= limit:
+        return x, y
+    import torch
+
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:limit]
+    return x[idx], y[idx]

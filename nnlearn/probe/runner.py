@@ -49,6 +49,8 @@ def run_probe(
     progress: Progress | None = None,
 ) -> ProbeResult:
     from nnlearn.audit import audit_data
+    from nnlearn.audit.setup import check_setup, skip_training
+    from nnlearn.audit.updates import parameter_updates
     from nnlearn.data import build_data
     from nnlearn.models import build_model
     from nnlearn.monitor import Monitor
@@ -77,16 +79,23 @@ def run_probe(
     model = build_model(spec, bundle, spec_path).to(device)
     initial_model = copy.deepcopy(model)
     loss_fn = build_loss(spec, bundle.task, spec_path)
-    optimizer = build_optimizer(spec, model, spec_path)
+    # issue 4: one forward pass checks model, loss and data together before anything trains; a
+    # fatal setup (labels beyond the outputs, NaN in the batch, nothing trainable) skips training
+    facts["setup"] = check_setup(model, loss_fn, bundle, device, facts["data"], seed=spec.seed)
+    fatal = facts["setup"].get("fatal")
+    optimizer = None if fatal else build_optimizer(spec, model, spec_path)
     facts["model"] = {
         "class": type(model).__name__,
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "loss": loss_fn.name,
-        "optimizer": type(optimizer).__name__,
+        "optimizer": type(optimizer).__name__ if optimizer is not None else "not built",
     }
 
     wanted = list(dict.fromkeys(spec.probe.experiments))
+    if fatal:  # issue 4: no init check, main run or experiments; the rules report the setup
+        notes.append(f"training skipped: {fatal['message']}")
+        wanted, train = [], skip_training
     have = set(available())
     experiments: dict[str, Any] = {}
 
@@ -150,6 +159,8 @@ def run_probe(
         "duration_s": round(result.duration_s, 3),
         "batch_size": spec.data.batch_size,
     }
+    if result.steps_done:  # issue 4: parameters the optimizer never moved
+        facts["setup"]["updates"] = parameter_updates(initial_model, model, optimizer)
     if result.stopped == "budget":
         notes.append(
             f"main run stopped by the {spec.probe.budget_s:g}s budget after "
