@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 # example -> (rule, cause, exit code with --fail-on error, trained?)
 EXPECTED = {
-    "data_nan": ("D301", "invalid_data", 1, False),
+    "data_nan": ("D301", "invalid_data", 1, True),
     "data_unnormalized": ("D302", "unnormalized_input", 0, True),
     "data_regression_targets": ("D303", "unnormalized_input", 0, True),
     "data_imbalanced": ("D304", "biased_data", 0, True),

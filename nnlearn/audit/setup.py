@@ -7,7 +7,7 @@ itself, so a user's `_target_` loss is read the same way), what the outputs look
 label range against the number of outputs, the loss value.
 
 A problem the loss cannot survive (labels beyond the outputs, logits into BCELoss, shapes it
-rejects, NaN in the batch, nothing to train) is `facts["setup"]["fatal"]`: the runner then skips
+rejects, NaN labels into an index loss, nothing to train) is `facts["setup"]["fatal"]`: the runner then skips
 training and goes to the rules, which report it. The label range is checked before the loss is
 ever called, because on a GPU an out-of-range label is a device-side assert that kills the CUDA
 context, not an exception.
@@ -102,7 +102,7 @@ def check_setup(
     if not isinstance(out, torch.Tensor):  # a tuple or dict: only the loss can tell
         facts["output"] = {"type": type(out).__name__}
         if "fatal" not in facts:
-            _try_loss(facts, loss_fn, out, y, len(x), nonfinite_rows=0)
+            _try_loss(facts, loss_fn, out, y)
         return facts
     stress = _stress_forward(model, x)
     target = loss_fn.targets(y)
@@ -119,8 +119,11 @@ def check_setup(
             facts[name] = result
         if fatal and "fatal" not in facts:
             facts["fatal"] = fatal
-    if "fatal" not in facts and facts["batch_nonfinite_rows"] and not facts["output"]["finite"]:
-        # NaN in, NaN out: not a logits/probabilities question, whatever the loss
+    # NaN inputs stop training only where the loss raises on them (BCELoss checks its input
+    # range). Elsewhere the loss turns NaN at the first step, the loop stops cleanly, and the
+    # report shows that NaN loss under the data finding that explains it.
+    nan_out = facts["batch_nonfinite_rows"] and not facts["output"]["finite"]
+    if "fatal" not in facts and nan_out and kind == "bce":
         facts["fatal"] = _nonfinite_fatal(facts["batch_nonfinite_rows"], len(x))
     if kind == "bce" and not facts["output"]["in_unit_interval_batch"] and "fatal" not in facts:
         facts["fatal"] = _fatal(
@@ -132,7 +135,7 @@ def check_setup(
         if y.is_floating_point() and not bool(torch.isfinite(y).all()):
             facts["fatal"] = _nonfinite_fatal(facts["batch_nonfinite_rows"], len(x))
     if "fatal" not in facts:
-        _try_loss(facts, loss_fn, out, y, len(x))
+        _try_loss(facts, loss_fn, out, y)
     return facts
 
 
@@ -283,9 +286,7 @@ def _shapes(kind, out: torch.Tensor, target: torch.Tensor):
     return "shapes", result, fatal
 
 
-def _try_loss(
-    facts: dict[str, Any], loss_fn, out, y, n: int, nonfinite_rows: int | None = None
-) -> None:
+def _try_loss(facts: dict[str, Any], loss_fn, out, y) -> None:
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # MSE's broadcasting warning: `shapes` reports it
@@ -294,9 +295,6 @@ def _try_loss(
         facts["fatal"] = _fatal("loss_raised", f"{type(exc).__name__}: {exc}".strip())
         return
     facts["loss"] = value if math.isfinite(value) else str(value)
-    rows = facts.get("batch_nonfinite_rows", 0) if nonfinite_rows is None else nonfinite_rows
-    if not math.isfinite(value) and rows:
-        facts["fatal"] = _nonfinite_fatal(rows, n)
 
 
 def _nonfinite_rows(x: torch.Tensor, y: torch.Tensor) -> int:

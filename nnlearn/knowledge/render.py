@@ -152,17 +152,17 @@ def rules_data() -> list[dict[str, Any]]:
 
 
 def rules_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="nnlearn rules", title_justify="left", show_lines=False)
-    for col in ("rule", "name", "severity", "cause", "thresholds"):
-        table.add_column(col, overflow="fold")
+    """rule | severity | cause | name, with the thresholds under the name (fits 80 columns)."""
+    from rich import box
+
+    table = Table(title="nnlearn rules", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("rule", "severity", "cause"):
+        table.add_column(col, no_wrap=True)  # ids stay whole, so they can be grepped
+    table.add_column("name and thresholds")
     style = {"error": "red", "warning": "yellow", "info": "blue"}
     for r in rows:
-        thresholds = "\n".join(f"{k}={v}" for k, v in r["thresholds"].items()) or "-"
-        table.add_row(
-            r["rule"],
-            r["name"],
-            Text(r["severity"], style=style[r["severity"]]),
-            r["cause"],
-            Text(thresholds),
-        )
+        cell = Text(r["name"], style="bold")
+        for k, v in r["thresholds"].items():
+            cell.append(f"\n  {k}={v}", style="dim")
+        table.add_row(r["rule"], Text(r["severity"], style=style[r["severity"]]), r["cause"], cell)
     return table

@@ -114,6 +114,8 @@ SYMPTOMS: dict[str, dict] = {
             "grad is none",
             "no gradient",
             "weights do not get gradients",
+            "loss.backward gives none gradients",
+            "param.grad is none after backward",
         ],
     },
 }
