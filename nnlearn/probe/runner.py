@@ -130,7 +130,9 @@ def run_probe(
             notes.append(f"experiment {name} skipped: {exc}")
             experiments[name] = {"skipped": str(exc)}
             return
-        if experiments[name].get("stopped") == "budget":
+        if "skipped" in experiments[name]:
+            notes.append(f"experiment {name} skipped: {experiments[name]['skipped']}")
+        elif experiments[name].get("stopped") == "budget":
             notes.append(
                 f"experiment {name} cut short by the {spec.probe.budget_s:g}s budget after "
                 f"{experiments[name].get('steps')} of {planned_steps(name, ctx)} steps"

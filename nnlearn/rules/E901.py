@@ -29,7 +29,7 @@ class E901(Rule):
         when lr_range puts the configured rate far outside its good range (E902 explains
         the failure then). Thresholds: `min_drop` 20%, measured: every healthy example's
         batch loss falls by more than 98%, a linear model on the spiral's by 53%
-        (F802's "far too small"), a model whose parameters get no gradient by 0%.
+        (F802's "far too small"), the quickstart at a rate of 1e-9 by 0%.
 
     Example:
         `configs/quickstart.yaml` with `--set optimizer.lr=1e-9 --set
