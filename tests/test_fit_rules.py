@@ -76,10 +76,15 @@ def test_F801_without_evaluations_has_no_evidence():
 
 
 # -- F802 underfitting -----------------------------------------------------------------------
-def underfit(batch, train=(1.02, 0.83, 0.79, 0.77, 0.76, 0.755, 0.75, 0.748)):
+def underfit(batch, train=(1.02, 0.83, 0.79, 0.77, 0.76, 0.755, 0.75, 0.748), n_params=9):
     return measurements(
         series("train_loss", decaying(1.1, 0.75)) + evals("train_eval_loss", train),
-        {"init": {"chance_loss": CHANCE}, "experiments": {"overfit_batch": batch}},
+        {
+            "init": {"chance_loss": CHANCE},
+            "model": {"n_trainable": n_params},
+            "data": {"input_shape": [2]},
+            "experiments": {"overfit_batch": batch},
+        },
     )
 
 
@@ -99,6 +104,9 @@ def test_F802_fires_when_even_a_batch_is_only_partly_fitted():
     }
     [f] = evaluate("F802", underfit(batch))
     assert "far too small" in f.message
+    # 30k parameters could memorise 16 samples (Zhang et al.'s 2n + d = 34): failing to is
+    # slow optimisation (a deep sigmoid stack), not size
+    assert evaluate("F802", underfit(batch, n_params=30_000)) == []
 
 
 def test_F802_leaves_a_batch_that_does_not_move_to_E901():
