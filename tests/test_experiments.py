@@ -248,3 +248,40 @@ def test_a_good_model_on_plenty_of_data_stays_quiet():
     }
     assert set(result.experiments) == every
     assert not any("skipped" in r for r in result.experiments.values())
+
+
+USER_OPTIMIZER = '''
+import torch
+
+
+def sgd_at_ten(params, momentum=0.0):
+    """A user's factory that sets the learning rate in code, out of the spec's sight."""
+    return torch.optim.SGD(params, lr=10.0, momentum=momentum)
+'''
+
+
+@pytest.mark.slow
+def test_a_rate_set_in_user_code_is_diagnosed_like_one_in_the_spec(tmp_path):
+    (tmp_path / "nnlearn_issue5_user_opt.py").write_text(USER_OPTIMIZER)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        (CONFIGS / "quickstart.yaml")
+        .read_text()
+        .replace(
+            "optimizer:\n  name: adam\n  lr: 3.0e-3",
+            "optimizer:\n  _target_: nnlearn_issue5_user_opt.sgd_at_ten",
+        )
+    )
+    sets = {"probe.steps": 100, "probe.experiments": ["init_check", "lr_range"]}
+    in_code = probe(spec, None, sets)
+    in_spec = probe(QUICKSTART, None, {**sets, "optimizer.name": "sgd", "optimizer.lr": 10.0})
+    assert in_code.measurements.fact("run.lr") == in_spec.measurements.fact("run.lr") == 10.0
+    assert (
+        in_code.experiments["lr_range"]["good_range"]
+        == in_spec.experiments["lr_range"]["good_range"]
+    )
+    e902 = [
+        [(f.cause.value, f.message) for f in r.findings if f.rule == "E902"]
+        for r in (in_code, in_spec)
+    ]
+    assert e902[0] == e902[1] and e902[0][0][0] == "lr_too_high"

@@ -43,10 +43,12 @@ def train_steps(
     *,
     before_step: Callable[[int], None] | None = None,
     stop: Callable[[float], str | None] | None = None,
+    progress_offset: int = 0,
 ) -> Curve:
     """Up to `steps` optimizer steps, the loss of each recorded as `run/train_loss`.
     `before_step(step)` may change the optimizer (the lr sweep does); `stop(loss)` returns a
-    reason to end early (the overfit test has its answer, the sweep diverged) or None."""
+    reason to end early (the overfit test has its answer, the sweep diverged) or None.
+    `progress_offset` continues the progress bar of an experiment made of several runs."""
     curve = Curve()
     model.train()
     grad_clip = ctx.spec.optimizer.grad_clip
@@ -66,7 +68,7 @@ def train_steps(
         ctx.recorder.add(run, step, "train_loss", value)
         curve.losses.append(value)
         if ctx.on_step:
-            ctx.on_step(step)
+            ctx.on_step(progress_offset + step)
         if not math.isfinite(value):
             curve.stopped = "nonfinite"
             break

@@ -3,7 +3,8 @@
 Classification predicts the training class frequencies (the majority class for accuracy),
 binary the positive rate, regression the mean target (the median under an L1 loss). A trained
 model no better than this has learnt nothing from its inputs (rule F804). No training: one
-pass of the loss over the validation split, so it costs nothing in the budget.
+pass of the loss over the validation split, so it costs nothing in the budget. Recorded as
+run "baseline", step 0: val_loss, val_acc.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def run(ctx) -> dict[str, Any]:
     except Exception as exc:  # a user's loss that wants another output shape: no evidence
         return {"skipped": f"the loss does not accept a constant prediction ({exc})"}
     hits = accuracy_hits(out, y_val, loss_fn)
+    if math.isfinite(loss):
+        ctx.recorder.add("baseline", 0, "val_loss", loss)
+    if hits is not None:
+        ctx.recorder.add("baseline", 0, "val_acc", hits / len(y_val))
     return {
         "predictor": kind,
         "val_loss": loss if math.isfinite(loss) else None,

@@ -41,12 +41,15 @@ def run(ctx) -> dict[str, Any]:
     if full is None:
         return {"skipped": "the main run recorded no validation loss"}
     points = []
-    for fraction in FRACTIONS:
+    for i, fraction in enumerate(FRACTIONS):
         data = subset(ctx.bundle.train, fraction, ctx.seed)
         model = ctx.fresh_model()
         name = f"data_scaling_{round(fraction * 100)}"
         stream = infinite_batches(data, ctx.spec.data.batch_size, seed=ctx.seed)
-        curve = train_steps(ctx, model, ctx.optimizer(model), stream, main_steps(ctx), name)
+        steps = main_steps(ctx)
+        curve = train_steps(
+            ctx, model, ctx.optimizer(model), stream, steps, name, progress_offset=i * steps
+        )
         if curve.stopped == "budget":
             return {
                 "skipped": f"the budget ran out during the {fraction:.0%} run",

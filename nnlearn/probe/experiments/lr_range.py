@@ -51,7 +51,9 @@ def schedule(step: int) -> float:
 
 def run(ctx) -> dict[str, Any]:
     model = ctx.fresh_model()
-    optimizer = ctx.optimizer(model, lr=START_LR)
+    # built as configured, its rate then set before every step: a user's optimizer factory
+    # need not take an `lr` argument
+    optimizer = ctx.optimizer(model)
     lrs: list[float] = []
     smoothed: list[float] = []
     best = [math.inf]
