@@ -41,7 +41,7 @@ class F803(Rule):
     """
 
     code = "F803"
-    name = "more-data-would-help"
+    name = "insufficient-data"
     cause = Cause.INSUFFICIENT_DATA
     severity = Severity.WARNING
     requires = ("facts:experiments.data_scaling",)
