@@ -147,7 +147,7 @@ def scaling(losses, train_full=0.0002, chance=2.303):
         [],
         {
             "init": {"chance_loss": chance},
-            "data": {"n_classes": 10},
+            "data": {"task": "classification", "n_classes": 10},
             "experiments": {"data_scaling": {"steps": 500, "points": points}},
         },
     )
@@ -344,3 +344,30 @@ def test_rule_docstrings_have_the_sections_and_a_source(code):
     for section in ("What it detects:", "Why it matters:", "Evidence:", "Example:", "Fix:"):
         assert section in doc, f"{code} lacks {section}"
     assert "measured" in doc.lower()
+
+
+def audit_case(n_train, gap_val, n_classes=2, features=2):
+    rows = evals("val_loss", [0.55, gap_val, gap_val, gap_val]) + evals(
+        "train_eval_loss", [0.1, 0.02, 0.005, 0.003]
+    )
+    facts = {
+        "init": {"chance_loss": 0.684},
+        "data": {
+            "task": "classification",
+            "n_train": n_train,
+            "n_classes": n_classes,
+            "input_shape": [features],
+        },
+    }
+    return measurements(rows, facts)
+
+
+def test_F803_without_data_scaling_hints_from_the_audit_at_info():
+    [f] = evaluate("F803", audit_case(30, 3.28))
+    assert f.severity.value == "info" and "data_scaling" in f.message
+    assert f.evidence["train_samples_per_class"] == 15
+
+
+def test_F803_audit_hint_needs_both_few_samples_and_a_gap():
+    assert evaluate("F803", audit_case(1600, 3.28)) == []  # plenty of samples
+    assert evaluate("F803", audit_case(30, 0.01)) == []  # no overfitting

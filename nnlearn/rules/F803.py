@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
-from nnlearn.rules.fit import experiment, reference_loss
+from nnlearn.rules.fit import experiment, last, reference_loss
 
 
 @dataclass
@@ -31,6 +32,12 @@ class F803(Rule):
         quickstart gains 0.0001 (0.7%), fit_healthy nothing. `min_gain` 5% of chance and
         `min_relative_gain` 10% keep noise on a near-zero loss quiet; `min_gap` 10% of chance
         as in F801.
+        Without data_scaling, the data audit gives a weaker hint, at info severity: fewer
+        training samples per class than `per_feature` times the number of input features
+        (the one-in-ten rule of thumb for regression models, Peduzzi et al. 1996), with a
+        train / validation gap of `min_gap` of chance; fit_overfit (15 per class, 2
+        features, gap 4.8x chance) without its data_scaling gets it, the quickstart (533 per
+        class) does not.
 
     Example:
         `configs/examples/fit_small_data.yaml`.
@@ -44,7 +51,7 @@ class F803(Rule):
     name = "insufficient-data"
     cause = Cause.INSUFFICIENT_DATA
     severity = Severity.WARNING
-    requires = ("facts:experiments.data_scaling",)
+    requires = ("facts:data.n_train",)
     fixes = (
         "collect more labelled training data: the learning curve is still falling",
         "augment the training data (noise, crops, flips: whatever keeps the label)",
@@ -54,12 +61,17 @@ class F803(Rule):
     min_gain: float = 0.05
     min_relative_gain: float = 0.1
     min_gap: float = 0.1
+    per_feature: float = 10.0
 
     def evaluate(self, m):
         result = experiment(m, "data_scaling")
         reference = reference_loss(m)
         points = (result or {}).get("points") or []
-        if len(points) < 3 or not reference:
+        if not reference:
+            return []
+        if result is None:
+            return self._from_audit(m, reference)
+        if len(points) < 3:
             return []
         losses = [p.get("val_loss") for p in points]
         if any(not isinstance(v, (int, float)) or v != v for v in losses):
@@ -75,10 +87,7 @@ class F803(Rule):
             and gap >= self.min_gap * reference
         ):
             return []
-        per_class = None
-        n_classes = m.fact("data.n_classes")
-        if isinstance(n_classes, int) and n_classes > 0:
-            per_class = full["n_train"] / n_classes
+        per_class = _per_class(m, full["n_train"])
         curve = ", ".join(f"{p['n_train']}: {p['val_loss']:.3g}" for p in points)
         return [
             self.finding(
@@ -95,3 +104,40 @@ class F803(Rule):
                 },
             )
         ]
+
+    def _from_audit(self, m, reference: float) -> list:
+        """Without data_scaling: few samples for the input size (the one-in-ten rule) and a
+        model that overfits them; a hint to run the experiment, at info severity."""
+        n_train, shape = m.fact("data.n_train"), m.fact("data.input_shape") or []
+        per_class = _per_class(m, n_train)
+        features = math.prod(int(d) for d in shape) if shape else 0
+        val, train = last(m, "val_loss"), last(m, "train_eval_loss")
+        if per_class is None or not features or val is None or train is None:
+            return []
+        if per_class >= self.per_feature * features or val - train < self.min_gap * reference:
+            return []
+        return [
+            self.finding(
+                f"{per_class:.0f} training samples per class for {features} input features "
+                f"(the one-in-ten rule asks for {self.per_feature * features:.0f}), and "
+                f"validation loss {val:.3g} ends far above training loss {train:.3g}: more data "
+                "would likely help; add data_scaling to probe.experiments to measure it",
+                {
+                    "n_train": n_train,
+                    "train_samples_per_class": per_class,
+                    "features": features,
+                    "val_loss": val,
+                    "train_loss": train,
+                },
+                severity=Severity.INFO,
+            )
+        ]
+
+
+def _per_class(m, n_train) -> float | None:
+    n_classes = m.fact("data.n_classes")
+    if not isinstance(n_train, (int, float)):
+        return None
+    if m.fact("data.task") == "classification" and isinstance(n_classes, int) and n_classes > 0:
+        return n_train / n_classes
+    return float(n_train)
