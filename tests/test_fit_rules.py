@@ -371,3 +371,17 @@ def test_F803_without_data_scaling_hints_from_the_audit_at_info():
 def test_F803_audit_hint_needs_both_few_samples_and_a_gap():
     assert evaluate("F803", audit_case(1600, 3.28)) == []  # plenty of samples
     assert evaluate("F803", audit_case(30, 0.01)) == []  # no overfitting
+
+
+def test_the_fit_and_experiment_rules_never_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from nnlearn.rules import registry\n"
+        "rules = registry()\n"
+        "assert {'F801', 'F802', 'F803', 'F804', 'E901', 'E902', 'E903'} <= set(rules)\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
