@@ -9,12 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nnlearn.errors import UserCodeError
 from nnlearn.measurements import Measurements, MetricsRecorder
 from nnlearn.rules import Finding, RuleOutcome
 from nnlearn.spec.schema import Spec
 
-# share of the budget the main run may use when experiments follow it
-MAIN_RUN_SHARE = 0.6
+# share of the budget the main run may use when experiments follow it: the default set costs
+# about 1.5 main runs of optimizer steps (overfit_batch <= 300, lr_range 100, shuffled_labels
+# as many as the main run), so a main run cut by the budget still leaves them room
+MAIN_RUN_SHARE = 0.4
+# an experiment runs when the time left covers at least this share of its estimated cost; a
+# shorter run is cut at the deadline and noted, a longer shortfall skips it with a note
+MIN_COST_SHARE = 0.5
 
 
 @dataclass
@@ -118,13 +124,30 @@ def run_probe(
         if name not in have:
             notes.append(f"experiment {name} is not available in this version; skipped")
             return
-        if time.perf_counter() >= deadline:
-            notes.append(f"experiment {name} skipped: the {spec.probe.budget_s:g}s budget ran out")
+        ctx = context(deadline)
+        skip = budget_skip(name, ctx, seconds_per_step, spec.probe.budget_s)
+        if skip:
+            notes.append(skip)
             experiments[name] = {"skipped": "budget"}
             return
-        progress.phase(name)
-        experiments[name] = run_experiment(name, context(deadline))
+        progress.phase(name, total=planned_steps(name, ctx) or None)
+        began = time.perf_counter()
+        try:
+            experiments[name] = run_experiment(name, ctx)
+            experiments[name]["duration_s"] = round(time.perf_counter() - began, 3)
+        except UserCodeError as exc:  # the main run went through: report, do not abort
+            notes.append(f"experiment {name} skipped: {exc}")
+            experiments[name] = {"skipped": str(exc)}
+            return
+        if "skipped" in experiments[name]:
+            notes.append(f"experiment {name} skipped: {experiments[name]['skipped']}")
+        elif experiments[name].get("stopped") == "budget":
+            notes.append(
+                f"experiment {name} cut short by the {spec.probe.budget_s:g}s budget after "
+                f"{experiments[name].get('steps')} of {planned_steps(name, ctx)} steps"
+            )
 
+    seconds_per_step = 0.0
     if "init_check" in wanted:
         experiment("init_check", budget_end)
         facts["init"] = experiments["init_check"]
@@ -158,18 +181,22 @@ def run_probe(
         "nonfinite_step": result.nonfinite_step,
         "duration_s": round(result.duration_s, 3),
         "batch_size": spec.data.batch_size,
+        # the rate the optimizer actually has, whatever set it (spec, user code, a scheduler)
+        "lr": optimizer.param_groups[0].get("lr") if optimizer is not None else None,
     }
     if result.steps_done:  # issue 4: parameters the optimizer never moved
         facts["setup"]["updates"] = parameter_updates(initial_model, model, optimizer)
+    seconds_per_step = result.duration_s / max(result.steps_done, 1)
     if result.stopped == "budget":
         notes.append(
             f"main run stopped by the {spec.probe.budget_s:g}s budget after "
             f"{result.steps_done} of {spec.probe.steps} steps"
         )
 
-    for name in later:
+    # cheapest first, so that a short budget loses the expensive experiments, not all of them
+    for name in sorted(later, key=lambda n: experiment_cost(n)):
         experiment(name, budget_end)
-    facts["experiments"] = experiments
+    facts["experiments"] = experiments = {n: experiments[n] for n in wanted if n in experiments}
 
     progress.phase("rules")
     measurements = Measurements(recorder.frame(), facts)
@@ -192,6 +219,36 @@ def run_probe(
 
         write_run_folder(probe, out_dir)
     return probe
+
+
+def planned_steps(name: str, ctx) -> int:
+    """Optimizer steps an experiment plans (its module's `planned_steps(ctx)`), 0 if unknown."""
+    import importlib
+
+    module = importlib.import_module(f"nnlearn.probe.experiments.{name}")
+    return int(module.planned_steps(ctx)) if hasattr(module, "planned_steps") else 0
+
+
+# relative cost, for the order in which the experiments run
+_COST_ORDER = ("baseline", "overfit_batch", "lr_range", "shuffled_labels", "data_scaling")
+
+
+def experiment_cost(name: str) -> int:
+    return _COST_ORDER.index(name) if name in _COST_ORDER else len(_COST_ORDER)
+
+
+def budget_skip(name: str, ctx, seconds_per_step: float, budget_s: float) -> str | None:
+    """A note when the time left cannot cover MIN_COST_SHARE of the experiment's estimated
+    cost (its planned steps at the main run's pace, which includes evaluation and
+    instruments, so the estimate errs on the safe side)."""
+    left = ctx.time_left()
+    estimate = planned_steps(name, ctx) * seconds_per_step
+    if left > 0 and left >= MIN_COST_SHARE * estimate:
+        return None
+    return (
+        f"experiment {name} skipped: the {budget_s:g}s budget had {max(left, 0):.1f}s left, "
+        f"it needs about {estimate:.1f}s (raise probe.budget_s to run it)"
+    )
 
 
 def default_run_dir(name: str) -> Path:

@@ -1,0 +1,49 @@
+"""shuffled_labels: the same training with the labels permuted across the training set.
+
+Permuted labels keep the inputs and the label frequencies but carry no signal. A network fits
+them only by memorising (Zhang et al., Understanding deep learning requires rethinking
+generalization, 2017), which takes far longer than learning real labels. So when the real
+labels are learnt no faster than permuted ones, the labels carry little signal, or the model
+is memorising the real ones too (rule E903 compares the two curves).
+
+A fresh copy of the model, the configured optimizer and learning rate, the same batch size,
+the same order of inputs and as many steps as the main run made, recorded as run
+"shuffled_labels". The training tensors are never modified: the permuted labels are a copy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.data import TensorDataset
+
+from nnlearn.data.bundle import infinite_batches
+from nnlearn.probe.experiments._training import tail_mean, train_steps, train_tensors
+from nnlearn.probe.loop import evaluate, guarded
+
+
+def planned_steps(ctx) -> int:
+    return int((ctx.facts.get("run") or {}).get("steps_done") or ctx.spec.probe.steps)
+
+
+def run(ctx) -> dict[str, Any]:
+    x, y = train_tensors(ctx.bundle.train, ctx.seed)
+    permutation = torch.randperm(len(y), generator=torch.Generator().manual_seed(ctx.seed + 1))
+    shuffled = TensorDataset(x, y[permutation])
+    model = ctx.fresh_model()
+    optimizer = ctx.optimizer(model)
+    stream = infinite_batches(shuffled, ctx.spec.data.batch_size, seed=ctx.seed)
+    curve = train_steps(ctx, model, optimizer, stream, planned_steps(ctx), "shuffled_labels")
+    # how well it memorised the permuted labels it trained on
+    loss, acc = guarded(
+        evaluate, "shuffled_labels evaluation", model, ctx.loss_fn, shuffled, ctx.device
+    )
+    return {
+        "steps": curve.steps,
+        "stopped": curve.stopped,
+        "initial_loss": curve.losses[0] if curve.losses else None,
+        "final_loss": tail_mean(curve.losses) if curve.losses else None,
+        "train_eval_loss": loss,
+        "train_eval_acc": acc,
+    }

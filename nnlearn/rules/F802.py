@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nnlearn.rules.base import Cause, Rule, Severity
+from nnlearn.rules.fit import experiment, last, lr_outside_range, reference_loss, relative_drop
+
+
+@dataclass
+class F802(Rule):
+    """The model cannot fit its training data: training loss stays high and has stopped falling.
+
+    What it detects:
+        The main run's training loss (`train_eval_loss`, or the batch loss) ending above
+        `high_fraction` of the chance-level loss but at least `min_learnt` below it (a model
+        that learns nothing at all is F804's finding, which tells no-signal data from a weak
+        model), falling by less than `plateau_drop` over the last quarter of the run, while
+        the overfit_batch experiment shows the setup works: its loss on one batch fell to
+        `overfit_pass` of chance (the model memorises a batch but not the training set), or
+        fell by more than `min_batch_drop` without reaching it while the model has fewer
+        parameters than it takes to memorise 16 samples (it learns, but is far too small).
+        A large model that fails the batch has an optimisation problem, not a capacity one,
+        and is left to the gradient and activation rules.
+
+    Why it matters:
+        A model that cannot fit the data it trains on cannot do better on new data. When it
+        can memorise a small batch, the pipeline is sound and the limit is capacity: too few
+        units or layers, or inputs that do not carry the features it would need. More steps
+        or a different learning rate will not fix it.
+
+    Evidence:
+        Final training loss against the chance-level loss, its drop over the last quarter,
+        overfit_batch's final loss ratio. Thresholds measured: a linear model on the
+        3-arm spiral ends at 0.67 of chance with a 1% drop in its last quarter, and reaches
+        only 0.49 of chance on a 16-sample batch (from 1.10); healthy runs (quickstart,
+        fit_healthy) end below 0.05 of chance and pass overfit_batch at 0.01.
+        `high_fraction` 0.5: half the chance-level loss (on 3 balanced classes, an average
+        probability of about 0.58 on the right class). `overfit_pass` 0.1 of chance follows
+        Karpathy's "overfit one batch" check (the loss should get near zero). Quiet when
+        the learning rate lies far outside lr_range's good range (E902 says so instead).
+        "Too small to memorise the batch" is Zhang et al.'s bound (Understanding deep
+        learning requires rethinking generalization, 2017, Theorem 1): 2n + d parameters
+        fit any labels of n samples in d dimensions; the linear spiral model has 9 for a
+        bound of 34, an 8-layer sigmoid MLP that fails the batch by slow optimisation 30k.
+        Irreducible label noise looks the same to this rule: the data audits tell them apart.
+
+    Example:
+        `configs/examples/fit_underfit.yaml`: a linear model on the spiral.
+
+    Fix:
+        Add capacity: wider and deeper hidden layers (model.hidden), a non-linear
+        architecture; add input features that carry the signal; then train longer.
+    """
+
+    code = "F802"
+    name = "underfitting"
+    cause = Cause.LOW_CAPACITY
+    severity = Severity.WARNING
+    requires = ("train_loss", "facts:experiments.overfit_batch")
+    fixes = (
+        "add capacity: more units and layers (model.hidden: [128, 128]), a non-linear model",
+        "give the model inputs that carry the signal (feature engineering, another architecture)",
+        "then train longer: capacity first, steps second",
+    )
+
+    high_fraction: float = 0.5
+    plateau_drop: float = 0.1
+    overfit_pass: float = 0.1
+    min_batch_drop: float = 0.3
+    min_learnt: float = 0.1
+
+    def evaluate(self, m):
+        batch = experiment(m, "overfit_batch")
+        reference = reference_loss(m)
+        name = "train_eval_loss" if m.has("train_eval_loss") else "train_loss"
+        final = last(m, name, n=2 if name == "train_eval_loss" else 20)
+        if not batch or not reference or final is None or batch.get("final_ratio") is None:
+            return []
+        if m.fact("run.stopped") == "nonfinite" or lr_outside_range(m):
+            return []
+        drop = relative_drop(m.series(name).tolist())
+        ratio = final / reference
+        if ratio < self.high_fraction or drop is None or drop >= self.plateau_drop:
+            return []
+        if ratio > 1 - self.min_learnt:
+            return []  # learnt nothing at all: no-signal or broken, F804's and E901's findings
+        batch_ratio = float(batch["final_ratio"])
+        initial = batch.get("initial_loss") or 0.0
+        batch_drop = 1 - batch["final_loss"] / initial if initial > 0 else 0.0
+        evidence = {
+            "final_train_loss": final,
+            "chance_loss": reference,
+            "train_over_chance": ratio,
+            "last_quarter_drop": drop,
+            "overfit_batch_ratio": batch_ratio,
+            "overfit_batch_drop": batch_drop,
+        }
+        head = (
+            f"training loss stays at {ratio:.0%} of the chance-level loss ({final:.4g} vs "
+            f"{reference:.4g}) and fell only {drop:.0%} over the last quarter of the run"
+        )
+        if batch_ratio <= self.overfit_pass:
+            return [
+                self.finding(
+                    head + f"; yet it memorises one batch ({batch_ratio:.1%} of chance): "
+                    "the setup works, the model is too small for the data",
+                    evidence,
+                )
+            ]
+        if batch_drop >= self.min_batch_drop and _too_few_parameters(m, batch):
+            return [
+                self.finding(
+                    head + f"; on one batch of {batch.get('batch_size')} samples its loss falls "
+                    f"{batch_drop:.0%} but stops at {batch_ratio:.0%} of chance: it learns, "
+                    "yet cannot even memorise a handful of samples: far too small",
+                    evidence,
+                )
+            ]
+        # the batch loss barely moved (a broken setup, E901's finding), or a model with the
+        # parameters to memorise the batch did not: optimisation, not capacity (the
+        # gradient and activation rules say why)
+        return []
+
+
+def _too_few_parameters(m, batch: dict) -> bool:
+    """Fewer trainable parameters than the 2n + d with which a two-layer ReLU network can fit
+    any labels of n samples in d dimensions (Zhang et al. 2017, Theorem 1): only then is
+    failing to memorise the batch a matter of size."""
+    n_params = m.fact("model.n_trainable") or m.fact("init.n_trainable")
+    shape = m.fact("data.input_shape") or []
+    if not isinstance(n_params, int) or not batch.get("batch_size"):
+        return False
+    d = 1
+    for size in shape:
+        d *= int(size)
+    return n_params < 2 * int(batch["batch_size"]) + d

@@ -1,0 +1,70 @@
+"""Helpers the fit (F8xx) and experiment (E9xx) rules share: pure pandas/numpy, torch-free."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from nnlearn.rules.curves import finite
+
+
+def reference_loss(m) -> float | None:
+    """The loss of knowing nothing about the inputs, to put other losses on one scale: the
+    baseline experiment's validation loss, else the chance-level loss at init, else the first
+    training loss. None when none is a positive number."""
+    for value in (
+        m.fact("experiments.baseline.val_loss"),
+        m.fact("init.chance_loss"),
+        _first(m.series("train_loss")),
+    ):
+        if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+            return float(value)
+    return None
+
+
+def _first(series) -> float | None:
+    s = finite(series)
+    return float(s.iloc[0]) if len(s) else None
+
+
+def last(m, name: str, n: int = 2, run: str = "main") -> float | None:
+    """Mean of the last `n` finite values of a main-run metric (evaluations are few; one noisy
+    evaluation should not decide a verdict)."""
+    s = finite(m.series(name, run))
+    return float(s.iloc[-n:].mean()) if len(s) else None
+
+
+def experiment(m, name: str) -> dict[str, Any] | None:
+    """An experiment's result, or None when it did not run or was skipped."""
+    result = m.fact(f"experiments.{name}")
+    if not isinstance(result, dict) or "skipped" in result:
+        return None
+    return result
+
+
+def lr_outside_range(m, low_factor: float = 10.0, high_factor: float = 3.0) -> str | None:
+    """Whether the rate the optimizer had in the main run lies more than `low_factor` below
+    ("low") or `high_factor` above ("high") lr_range's good range, else None. The defaults are
+    E902's: rules that defer to it stay quiet exactly when it speaks."""
+    sweep = experiment(m, "lr_range")
+    lr = m.fact("run.lr")
+    if not sweep or not sweep.get("good_range") or not isinstance(lr, (int, float)) or lr <= 0:
+        return None
+    lo, hi = sweep["good_range"]
+    if lr < lo / low_factor:
+        return "low"
+    if lr > hi * high_factor:
+        return "high"
+    return None
+
+
+def relative_drop(values, start_fraction: float = 0.75) -> float | None:
+    """How much a curve still fell over its last quarter, relative to its value there."""
+    v = np.asarray([x for x in values if math.isfinite(x)], dtype=float)
+    if len(v) < 4:
+        return None
+    i = int(len(v) * start_fraction)
+    before = float(v[max(i - 1, 0) : i + 1].mean())
+    return (before - float(v[-2:].mean())) / before if before > 0 else None
