@@ -37,7 +37,7 @@ class D308(Rule):
     """
 
     code = "D308"
-    name = "insufficient-data"
+    name = "too-few-samples"
     cause = Cause.INSUFFICIENT_DATA
     severity = Severity.WARNING
     requires = ("facts:data.n_train",)
