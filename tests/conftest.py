@@ -10,6 +10,14 @@ import pytest
 from nnlearn.measurements import COLUMNS, Measurements
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    # the probes in the tests train models of a few thousand parameters: on a 2-core CI machine
+    # one intra-op thread is several times faster than two fighting over the cores
+    import torch
+
+    torch.set_num_threads(1)
 CONFIGS = ROOT / "configs"
 EXAMPLES = CONFIGS / "examples"
 

@@ -83,3 +83,8 @@ def test_every_rule_documents_itself():
         for section in ("What it detects:", "Why it matters:", "Evidence:", "Example:", "Fix:"):
             assert section in doc, f"{code} docstring lacks {section}"
         assert cls.code == code and cls.name and cls.cause
+
+
+def test_rule_names_are_unique():
+    names = [cls.name for cls in registry().values()]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
