@@ -25,6 +25,12 @@ def bare_loop(spec_path: Path) -> float:
     seed_everything(spec.seed)
     bundle = build_data(spec, str(spec_path))
     model = build_model(spec, bundle)
+    import torch
+
+    from nnlearn.probe.runner import SMALL_MODEL_PARAMETERS
+
+    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
+        torch.set_num_threads(1)  # the same thread count the probe uses, for a fair ratio
     loss_fn = build_loss(spec, bundle.task)
     opt = build_optimizer(spec, model)
     stream = infinite_batches(bundle.train, spec.data.batch_size, seed=spec.seed)

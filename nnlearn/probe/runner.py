@@ -14,6 +14,11 @@ from nnlearn.measurements import Measurements, MetricsRecorder
 from nnlearn.rules import Finding, RuleOutcome
 from nnlearn.spec.schema import Spec
 
+# below this many parameters a CPU step is a few microseconds of arithmetic: a second intra-op
+# thread only adds synchronisation, and on a busy 2-core machine its spin-waits made the
+# quickstart's main run 5-20x slower (measured: 0.3s on one thread, 1.5-23s on two)
+SMALL_MODEL_PARAMETERS = 1_000_000
+
 # share of the budget the main run may use when experiments follow it: the default set costs
 # about 1.5 main runs of optimizer steps (overfit_batch <= 300, lr_range 100, shuffled_labels
 # as many as the main run), so a main run cut by the budget still leaves them room
@@ -54,6 +59,24 @@ def run_probe(
     out_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> ProbeResult:
+    """Run the whole probe. Torch's CPU thread count is restored afterwards (a small model is
+    probed on one thread, see `SMALL_MODEL_PARAMETERS`)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return _run_probe(spec, spec_path, out_dir=out_dir, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_probe(
+    spec: Spec,
+    spec_path: str | None = None,
+    *,
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> ProbeResult:
     from nnlearn.audit import audit_data
     from nnlearn.audit.setup import check_setup, skip_training
     from nnlearn.audit.updates import parameter_updates
@@ -83,6 +106,10 @@ def run_probe(
     progress.phase("building model")
     seed_everything(spec.seed)
     model = build_model(spec, bundle, spec_path).to(device)
+    if device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
+        import torch
+
+        torch.set_num_threads(1)
     initial_model = copy.deepcopy(model)
     loss_fn = build_loss(spec, bundle.task, spec_path)
     # issue 4: one forward pass checks model, loss and data together before anything trains; a

@@ -105,7 +105,9 @@ def run_table(result) -> Table:
     steps = f"{s.get('steps_done', 0)}/{s.get('steps_planned', 0)}"
     if s.get("stopped") and s["stopped"] != "completed":
         steps += f" (stopped: {s['stopped']})"
-    rows.append(("steps", f"{steps} in {result.duration_s:.1f}s on {result.device}"))
+    main_s = s.get("duration_s")
+    took = f" in {main_s:.1f}s" if isinstance(main_s, (int, float)) else ""
+    rows.append(("steps", f"{steps}{took} on {result.device}; whole probe {result.duration_s:.1f}s"))
     loss = m.series("train_loss")
     first, final = fmt(s.get("first_train_loss")), fmt(s.get("final_train_loss"))
     rows.append(("train loss", f"{first} → {final}  {sparkline(loss.tolist())}"))
