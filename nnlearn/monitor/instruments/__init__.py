@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from nnlearn.monitor.instruments.base import Instrument, layers_with_parameters
+from nnlearn.monitor.instruments.activations import ActivationStats
+from nnlearn.monitor.instruments.base import Instrument, LayerParameters, layers_with_parameters
 from nnlearn.monitor.instruments.grad_norm import GlobalGradNorm
+from nnlearn.monitor.instruments.layer_grads import LayerGradNorm
+from nnlearn.monitor.instruments.update_ratio import UpdateRatio
+from nnlearn.monitor.instruments.weights import WeightSymmetry
 
-__all__ = ["GlobalGradNorm", "Instrument", "default_instruments", "layers_with_parameters"]
+__all__ = [
+    "ActivationStats",
+    "GlobalGradNorm",
+    "Instrument",
+    "LayerGradNorm",
+    "LayerParameters",
+    "UpdateRatio",
+    "WeightSymmetry",
+    "default_instruments",
+    "layers_with_parameters",
+]
 
 
 def default_instruments() -> list[Instrument]:
-    return [GlobalGradNorm()]
+    """Cheapest first. Each samples on its schedule (the first steps, then every 10th)."""
+    return [GlobalGradNorm(), LayerGradNorm(), UpdateRatio(), ActivationStats(), WeightSymmetry()]

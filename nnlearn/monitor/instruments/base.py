@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
 from torch import nn
 
 from nnlearn.monitor.schedule import Schedule
@@ -49,3 +50,43 @@ def layers_with_parameters(model: nn.Module) -> list[tuple[str, nn.Module]]:
         for name, module in model.named_modules()
         if any(p.requires_grad for p in module.parameters(recurse=False))
     ]
+
+
+class LayerParameters:
+    """The model's trainable parameters grouped by the layer that owns them, so that per-layer
+    norms cost one fused `_foreach_norm` and one device-to-host copy for the whole model."""
+
+    def __init__(self, model: nn.Module):
+        self.names: list[str] = []
+        self.params: list[torch.Tensor] = []
+        self.owner: list[int] = []  # index into `names` for each entry of `params`
+        seen: set[int] = set()
+        for name, module in layers_with_parameters(model):
+            mine = [
+                p for p in module.parameters(recurse=False) if p.requires_grad and id(p) not in seen
+            ]
+            if not mine:
+                continue  # shared (tied) weights are counted once, with their first owner
+            seen.update(id(p) for p in mine)
+            self.owner += [len(self.names)] * len(mine)
+            self.names.append(name)
+            self.params += mine
+
+    def norms(
+        self, tensors: list[torch.Tensor | None]
+    ) -> tuple[torch.Tensor, list[bool]] | tuple[None, list[bool]]:
+        """L2 norm per layer of `tensors` (aligned with `params`; None entries skipped). Returns
+        the norms on the device (not yet synchronised) and which layers had any tensor."""
+        present = [False] * len(self.names)
+        kept, owners = [], []
+        for t, owner in zip(tensors, self.owner, strict=True):
+            if t is not None:
+                kept.append(t)
+                owners.append(owner)
+                present[owner] = True
+        if not kept:
+            return None, present
+        squares = torch.stack(torch._foreach_norm(kept)).float().square()
+        index = torch.tensor(owners, device=squares.device)
+        per_layer = torch.zeros(len(self.names), device=squares.device)
+        return per_layer.index_add_(0, index, squares).sqrt(), present

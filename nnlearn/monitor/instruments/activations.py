@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch import nn
+
+from nnlearn.monitor.instruments.base import Instrument, layers_with_parameters
+
+# A unit is dead when it is non-zero on fewer than 1% of the batch's samples (SageMaker
+# Debugger's `threshold_inactivity` of 1%).
+DEAD_ACTIVITY = 0.01
+# A value is saturated at its extreme: a sigmoid output below 0.01 or above 0.99, a tanh output
+# beyond +-0.99; the derivative there is under 4% of its maximum, so little gradient passes back.
+EDGE = 0.01
+
+_STATS = ("act_mean", "act_std", "act_rms", "min", "max", "dead_frac", "sat01", "sat11", "zeros")
+
+
+class ActivationStats(Instrument):
+    """Statistics of the activations every parameterised layer receives, per layer:
+    `act_mean`, `act_std`, `act_rms` (scale through depth), `dead_frac` (share of units
+    non-zero on < 1% of the batch) and, where the values are bounded like a sigmoid's [0, 1]
+    or a tanh's [-1, 1], `saturated_frac` (share of the values at the extremes, where the
+    derivative is under 4% of its maximum; the quantity Glorot & Bengio 2010 plot).
+
+    The input of layer `net.2` is the output of whatever ran before it, so this needs neither
+    activation modules (models that call `F.relu` in `forward` are measured the same) nor
+    backward hooks (in-place ReLU is fine). The model's own input is recognised by its storage
+    and left out: data are not activations. Forward pre-hooks exist only on sampled steps, from
+    `on_step_begin` to `on_update`; the values of all layers leave the device in one copy.
+    """
+
+    name = "activations"
+
+    def attach(self, monitor) -> None:
+        super().attach(monitor)
+        self._handles: list = []
+        self._pending: dict[str, torch.Tensor] = {}
+        self._inputs: set[int] = set()
+
+    def detach(self) -> None:
+        self._remove_hooks()
+        super().detach()
+
+    def _remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def on_step_begin(self, step: int) -> None:
+        model = self.monitor.model
+        self._remove_hooks()
+        self._pending, self._inputs = {}, set()
+        self._handles.append(model.register_forward_pre_hook(self._model_input))
+        for name, module in layers_with_parameters(model):
+            if module is model:
+                continue  # the model's own input is the data
+            unit_dim = 1 if isinstance(module, nn.modules.conv._ConvNd) else -1
+            hook = partial(self._layer_input, name, unit_dim)
+            self._handles.append(module.register_forward_pre_hook(hook))
+
+    def _model_input(self, module, args) -> None:
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                self._inputs.add(a.untyped_storage().data_ptr())
+
+    def _layer_input(self, name: str, unit_dim: int, module, args) -> None:
+        if name in self._pending or not args or not isinstance(args[0], torch.Tensor):
+            return  # a layer called several times per step is measured on its first call
+        x = args[0]
+        if not x.is_floating_point() or x.dim() < 2 or x.numel() == 0:
+            return
+        if x.untyped_storage().data_ptr() in self._inputs:
+            return
+        with torch.no_grad():
+            self._pending[name] = activation_stats(x.detach(), unit_dim)
+
+    def on_update(self, step: int) -> None:
+        self._remove_hooks()
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        rows = torch.stack([t.to(next(iter(pending.values())).device) for t in pending.values()])
+        for name, values in zip(pending, rows.tolist(), strict=True):
+            stats = dict(zip(_STATS, values, strict=True))
+            for key in ("act_mean", "act_std", "act_rms", "dead_frac"):
+                self.monitor.log(key, stats[key], layer=name)
+            saturated = saturated_share(stats)
+            if saturated is not None:
+                self.monitor.log("saturated_frac", saturated, layer=name)
+
+
+def activation_stats(x: torch.Tensor, unit_dim: int) -> torch.Tensor:
+    """One vector of `_STATS` for a batch of activations; units along `unit_dim`."""
+    x = x.float()
+    flat = x.movedim(unit_dim, -1).reshape(-1, x.shape[unit_dim])
+    active = (flat != 0).float().mean(0)
+    return torch.stack(
+        [
+            flat.mean(),
+            flat.std(correction=0),
+            flat.square().mean().sqrt(),
+            flat.min(),
+            flat.max(),
+            (active < DEAD_ACTIVITY).float().mean(),
+            ((flat < EDGE) | (flat > 1 - EDGE)).float().mean(),
+            (flat.abs() > 1 - EDGE).float().mean(),
+            1 - active.mean(),
+        ]
+    )
+
+
+def saturated_share(stats: dict[str, float]) -> float | None:
+    """Share of saturated units for bounded activations, None for unbounded ones (ReLU & co).
+
+    The bound is read from the values, not from the model's modules: in [0, 1] with no exact
+    zeros (ReLU gives many, a sigmoid none) is sigmoid-like; in [-1, 1] with negatives is
+    tanh-like."""
+    lo, hi = stats["min"], stats["max"]
+    if lo >= 0 and hi <= 1 and stats["zeros"] < 0.01:
+        return stats["sat01"]
+    if lo < 0 and lo >= -1 and hi <= 1:
+        return stats["sat11"]
+    return None
