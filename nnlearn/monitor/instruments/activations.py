@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from nnlearn.monitor.instruments.base import Instrument, layers_with_parameters
+from nnlearn.monitor.schedule import Schedule
 
 # A unit is dead when it is non-zero on fewer than 1% of the batch's samples (SageMaker
 # Debugger's `threshold_inactivity` of 1%).
@@ -13,8 +14,6 @@ DEAD_ACTIVITY = 0.01
 # A value is saturated at its extreme: a sigmoid output below 0.01 or above 0.99, a tanh output
 # beyond +-0.99; the derivative there is under 4% of its maximum, so little gradient passes back.
 EDGE = 0.01
-
-_STATS = ("act_mean", "act_std", "act_rms", "min", "max", "dead_frac", "sat01", "sat11", "zeros")
 
 
 class ActivationStats(Instrument):
@@ -32,11 +31,12 @@ class ActivationStats(Instrument):
     """
 
     name = "activations"
+    default_schedule = Schedule(every=100, first=3)
 
     def attach(self, monitor) -> None:
         super().attach(monitor)
         self._handles: list = []
-        self._pending: dict[str, torch.Tensor] = {}
+        self._pending: dict[str, tuple[int, torch.Tensor]] = {}
         self._inputs: set[int] = set()
 
     def detach(self) -> None:
@@ -81,9 +81,12 @@ class ActivationStats(Instrument):
         pending, self._pending = self._pending, {}
         if not pending:
             return
-        rows = torch.stack([t.to(next(iter(pending.values())).device) for t in pending.values()])
-        for name, values in zip(pending, rows.tolist(), strict=True):
-            stats = dict(zip(_STATS, values, strict=True))
+        device = next(iter(pending.values()))[1].device
+        values = torch.cat([t.to(device) for _, t in pending.values()]).tolist()  # one copy
+        at = 0
+        for name, (samples, t) in pending.items():
+            row, at = values[at : at + len(t)], at + len(t)
+            stats = summarise(samples, row)
             for key in ("act_mean", "act_std", "act_rms", "dead_frac"):
                 self.monitor.log(key, stats[key], layer=name)
             saturated = saturated_share(stats)
@@ -91,24 +94,44 @@ class ActivationStats(Instrument):
                 self.monitor.log("saturated_frac", saturated, layer=name)
 
 
-def activation_stats(x: torch.Tensor, unit_dim: int) -> torch.Tensor:
-    """One vector of `_STATS` for a batch of activations; units along `unit_dim`."""
+def activation_stats(x: torch.Tensor, unit_dim: int) -> tuple[int, torch.Tensor]:
+    """The number of samples per unit, and on the device [sum, sum of squares, min, max,
+    #beyond +-(1-EDGE), #below EDGE, then per unit its number of non-zero values]: a few fused
+    reductions (about 50 us per layer on a CPU), everything else on the host in `summarise`."""
     x = x.float()
     flat = x.movedim(unit_dim, -1).reshape(-1, x.shape[unit_dim])
-    active = (flat != 0).float().mean(0)
-    return torch.stack(
+    lo, hi = torch.aminmax(flat)
+    head = torch.stack(
         [
-            flat.mean(),
-            flat.std(correction=0),
-            flat.square().mean().sqrt(),
-            flat.min(),
-            flat.max(),
-            (active < DEAD_ACTIVITY).float().mean(),
-            ((flat < EDGE) | (flat > 1 - EDGE)).float().mean(),
-            (flat.abs() > 1 - EDGE).float().mean(),
-            1 - active.mean(),
+            flat.sum(dtype=torch.float64).float(),
+            flat.square().sum(dtype=torch.float64).float(),
+            lo,
+            hi,
+            flat.abs().gt(1 - EDGE).sum(),
+            flat.lt(EDGE).sum(),
         ]
     )
+    return flat.shape[0], torch.cat([head, flat.ne(0).sum(0)])
+
+
+def summarise(samples: int, row: list[float]) -> dict[str, float]:
+    total, squares, lo, hi, beyond, below, *nonzero = row
+    units = len(nonzero)
+    values = samples * units
+    mean = total / values
+    var = max(squares / values - mean * mean, 0.0)
+    return {
+        "act_mean": mean,
+        "act_std": var**0.5,
+        "act_rms": (squares / values) ** 0.5,
+        "min": lo,
+        "max": hi,
+        "dead_frac": sum(n < DEAD_ACTIVITY * samples for n in nonzero) / units,
+        "zeros": 1 - sum(nonzero) / values,
+        # for values in [0, 1], beyond 1 - EDGE is above 1 - EDGE
+        "sat01": (beyond + below) / values,
+        "sat11": beyond / values,
+    }
 
 
 def saturated_share(stats: dict[str, float]) -> float | None:

@@ -72,21 +72,21 @@ class LayerParameters:
             self.names.append(name)
             self.params += mine
 
-    def norms(
-        self, tensors: list[torch.Tensor | None]
-    ) -> tuple[torch.Tensor, list[bool]] | tuple[None, list[bool]]:
-        """L2 norm per layer of `tensors` (aligned with `params`; None entries skipped). Returns
-        the norms on the device (not yet synchronised) and which layers had any tensor."""
-        present = [False] * len(self.names)
-        kept, owners = [], []
+    def squared_norms(self, tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
+        """Squared L2 norms of `tensors` (aligned with `params`; None entries give 0), still on
+        the device: one fused `_foreach_norm`, so callers can batch the copy to the host."""
+        kept = [t for t in tensors if t is not None]
+        if not kept:
+            return None
+        return torch.stack(torch._foreach_norm(kept)).float().square()
+
+    def by_layer(self, tensors: list, squares: list[float]) -> dict[str, float]:
+        """Group squared per-tensor norms (host floats, for the non-None `tensors`) into one
+        L2 norm per layer; layers with no tensor are left out."""
+        totals: dict[str, float] = {}
+        values = iter(squares)
         for t, owner in zip(tensors, self.owner, strict=True):
             if t is not None:
-                kept.append(t)
-                owners.append(owner)
-                present[owner] = True
-        if not kept:
-            return None, present
-        squares = torch.stack(torch._foreach_norm(kept)).float().square()
-        index = torch.tensor(owners, device=squares.device)
-        per_layer = torch.zeros(len(self.names), device=squares.device)
-        return per_layer.index_add_(0, index, squares).sqrt(), present
+                name = self.names[owner]
+                totals[name] = totals.get(name, 0.0) + next(values)
+        return {name: total**0.5 for name, total in totals.items()}
