@@ -25,8 +25,9 @@ class ActivationStats(Instrument):
 
     The input of layer `net.2` is the output of whatever ran before it, so this needs neither
     activation modules (models that call `F.relu` in `forward` are measured the same) nor
-    backward hooks (in-place ReLU is fine). The model's own input is recognised by its storage
-    and left out: data are not activations. Forward pre-hooks exist only on sampled steps, from
+    backward hooks (in-place ReLU is fine). The model's own input is recognised by its storage,
+    and the first layer called is assumed to read the data: both are left out, data are not
+    activations. Forward pre-hooks exist only on sampled steps, from
     `on_step_begin` to `on_update`; the values of all layers leave the device in one copy.
     """
 
@@ -38,6 +39,7 @@ class ActivationStats(Instrument):
         self._handles: list = []
         self._pending: dict[str, tuple[int, torch.Tensor]] = {}
         self._inputs: set[int] = set()
+        self._first_seen = False
 
     def detach(self) -> None:
         self._remove_hooks()
@@ -51,7 +53,7 @@ class ActivationStats(Instrument):
     def on_step_begin(self, step: int) -> None:
         model = self.monitor.model
         self._remove_hooks()
-        self._pending, self._inputs = {}, set()
+        self._pending, self._inputs, self._first_seen = {}, set(), False
         self._handles.append(model.register_forward_pre_hook(self._model_input))
         for name, module in layers_with_parameters(model):
             if module is model:
@@ -71,8 +73,9 @@ class ActivationStats(Instrument):
         x = args[0]
         if not x.is_floating_point() or x.dim() < 2 or x.numel() == 0:
             return
-        if x.untyped_storage().data_ptr() in self._inputs:
-            return
+        first, self._first_seen = not self._first_seen, True
+        if first or x.untyped_storage().data_ptr() in self._inputs:
+            return  # the data, as given or as the model's forward prepared it
         with torch.no_grad():
             self._pending[name] = activation_stats(x.detach(), unit_dim)
 

@@ -11,12 +11,13 @@ class UpdateRatio(Instrument):
     ratio; healthy training sits around 1e-3).
 
     The pre-step copy of the weights is taken only on sampled steps, between backward and the
-    optimizer step, and dropped right after: memory costs one copy of the parameters, briefly.
+    optimizer step, and dropped right after: memory costs one copy of the parameters, briefly,
+    and the difference is taken in place in that copy.
     Needs the optimizer (without one, as in the init check, nothing steps).
     """
 
     name = "update_ratio"
-    default_schedule = Schedule(every=50, first=3)
+    default_schedule = Schedule(every=100, first=3)
 
     def attach(self, monitor) -> None:
         super().attach(monitor)
@@ -27,15 +28,17 @@ class UpdateRatio(Instrument):
         if self.monitor.optimizer is None:
             return  # nothing will step (the init check): no update to measure
         with torch.no_grad():
-            self._before = torch._foreach_mul([p.detach() for p in self.layers.params], 1.0)
+            params = [p.detach() for p in self.layers.params]
+            self._sizes = self.layers.squared_norms(params)
+            self._before = torch._foreach_mul(params, 1.0)  # the one copy
 
     def on_update(self, step: int) -> None:
         before, self._before = self._before, None
         if before is None:
             return
         with torch.no_grad():
-            delta = torch._foreach_sub([p.detach() for p in self.layers.params], before)
-            squares = self.layers.squared_norms(delta + before).tolist()
+            torch._foreach_sub_(before, [p.detach() for p in self.layers.params])  # -dW, in place
+            squares = torch.cat([self.layers.squared_norms(before), self._sizes]).tolist()
         n = len(before)
         moved = self.layers.by_layer(before, squares[:n])
         size = self.layers.by_layer(before, squares[n:])
