@@ -4,14 +4,17 @@
 
     python bench/overhead.py [--rounds 3] [--quick]
 
-Each (model, variant) runs in its own process, so its peak memory is its own; rounds are
-interleaved and each variant keeps its best round, so load from other processes on the
-machine weighs on all variants alike. Steps are timed after a short warm-up that also covers
-the first three steps every instrument samples, over a whole number of the default schedules'
-periods (gradients every 50th step, updates and activations every 100th): what is printed is
-the steady-state cost per step. Cockpit's economy configuration computes on every step, so
-its timing is taken over at most `COCKPIT_STEPS` steps (per-sample gradients of the 10M model
-take seconds per step on a CPU).
+The bare loop and the monitored loop are timed in one process, on the same model, in
+alternating segments (so load from other processes on the machine weighs on both alike); each
+keeps its best segment. Segments start after a short warm-up that covers the first three steps
+every instrument samples, and span a whole number of the default schedules' periods
+(gradients every 50th step, updates and activations every 100th): what is printed is the
+steady-state cost per step. Peak memory (RSS) comes from a separate process per variant
+running the same steps, every one of which imports nnlearn, so it compares what the variants
+allocate. Cockpit's economy configuration computes on every step, so
+its timing is taken over at most `COCKPIT_STEPS` steps and in the first round only
+(per-sample gradients of the 10M model take seconds per step on a CPU; a 50x ratio needs no
+second decimal).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ MODELS = {
 }
 VARIANTS = ("bare", "nnlearn", "cockpit")
 WARMUP = 5
-COCKPIT_STEPS = 20
+COCKPIT_STEPS = 10
+COCKPIT_WARMUP = 2  # its schedule has no sparse phase to reach
 
 
 def build(name: str):
@@ -49,31 +53,12 @@ def build(name: str):
     return model, data
 
 
-def worker(name: str, variant: str, threads: int) -> dict:
-    import torch
-    from torch import nn
+def step_fn(model, optimizer, loss_fn, monitor=None):
+    """One training step, bare or under the monitor: the same code either way."""
 
-    torch.set_num_threads(threads)
-    import nnlearn.monitor  # noqa: F401 - every variant pays the imports: RSS compares allocations
-
-    model, data = build(name)
-    steps = MODELS[name][4]
-    loss_fn = nn.CrossEntropyLoss()
-    if variant == "cockpit":
-        return cockpit_worker(model, data, min(steps, COCKPIT_STEPS))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    monitor = None
-    if variant == "nnlearn":
-        from nnlearn.monitor import Monitor
-
-        monitor = Monitor(model, optimizer).attach()
-    start = 0.0
-    for step in range(WARMUP + steps):
-        if step == WARMUP:
-            start = time.perf_counter()
-        x, y = data[step % len(data)]
+    def step(x, y, k: int) -> None:
         if monitor:
-            monitor.step_begin(step)
+            monitor.step_begin(k)
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
         loss.backward()
@@ -84,10 +69,54 @@ def worker(name: str, variant: str, threads: int) -> dict:
             monitor.after_update(loss)
         else:
             loss.item()  # every loop reads its loss; the monitor does it in after_update
-    elapsed = time.perf_counter() - start
-    if monitor:
-        monitor.detach()
-    return {"ms_per_step": 1e3 * elapsed / steps, "peak_rss_mb": peak_rss_mb()}
+
+    return step
+
+
+def worker(name: str, variant: str, threads: int, rounds: int) -> dict:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    from nnlearn.monitor import Monitor
+
+    model, data = build(name)
+    steps = MODELS[name][4]
+    loss_fn = nn.CrossEntropyLoss()
+    if variant == "cockpit":
+        return cockpit_worker(model, data, min(steps, COCKPIT_STEPS))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    monitor = Monitor(model, optimizer).attach()
+    bare = step_fn(model, optimizer, loss_fn)
+    monitored = step_fn(model, optimizer, loss_fn, monitor)
+    counter = {"bare": 0, "nnlearn": 0}
+    fns = {"bare": bare, "nnlearn": monitored}
+
+    def segment(which: str, n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            k = counter[which]
+            x, y = data[k % len(data)]
+            fns[which](x, y, k)
+            counter[which] = k + 1
+        return 1e3 * (time.perf_counter() - start) / n
+
+    if variant == "memory-bare":
+        segment("bare", WARMUP + steps)
+        return {"peak_rss_mb": peak_rss_mb()}
+    if variant == "memory-nnlearn":
+        segment("nnlearn", WARMUP + steps)
+        return {"peak_rss_mb": peak_rss_mb()}
+    # timing: both loops in this process, on the same model, in alternating segments of a whole
+    # number of sampling periods; each keeps its best segment
+    segment("bare", WARMUP)
+    segment("nnlearn", WARMUP)
+    best = {"bare": float("inf"), "nnlearn": float("inf")}
+    for _ in range(rounds):
+        for which in ("bare", "nnlearn"):
+            best[which] = min(best[which], segment(which, steps))
+    monitor.detach()
+    return best
 
 
 def cockpit_worker(model, data, steps: int) -> dict:
@@ -107,8 +136,8 @@ def cockpit_worker(model, data, steps: int) -> dict:
     cockpit = Cockpit(model.parameters(), quantities=configuration("economy"))
     start = 0.0
     try:
-        for step in range(WARMUP + steps):
-            if step == WARMUP:
+        for step in range(COCKPIT_WARMUP + steps):
+            if step == COCKPIT_WARMUP:
                 start = time.perf_counter()
             x, y = data[step % len(data)]
             optimizer.zero_grad(set_to_none=True)
@@ -134,9 +163,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run_worker(name: str, variant: str, threads: int) -> dict:
+def run_worker(name: str, variant: str, threads: int, rounds: int = 1) -> dict:
     proc = subprocess.run(
-        [sys.executable, __file__, "--worker", name, variant, str(threads)],
+        [sys.executable, __file__, "--worker", name, variant, str(threads), str(rounds)],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -150,40 +179,38 @@ def run_worker(name: str, variant: str, threads: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="one round, small MLP only")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="small MLP only, two rounds")
     parser.add_argument(
         "--threads",
         type=int,
         default=1,
         help="torch threads per worker (default 1: steadier timings on a shared machine)",
     )
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        name, variant, threads = args.worker
-        print(json.dumps(worker(name, variant, int(threads))))
+        name, variant, threads, rounds = args.worker
+        print(json.dumps(worker(name, variant, int(threads), int(rounds))))
         return
     models = ["small MLP"] if args.quick else list(MODELS)
-    rounds = 1 if args.quick else args.rounds
-    best: dict[tuple[str, str], dict] = {}
-    for r in range(rounds):
-        for name in models:
-            for variant in VARIANTS:
-                if "error" in best.get((name, variant), {}):
-                    continue  # it failed once; it will fail again
-                result = run_worker(name, variant, args.threads)
-                print(
-                    f"round {r + 1}/{rounds} {name:>9} {variant:<8} {describe(result)}", flush=True
-                )
-                key = (name, variant)
-                if "error" in result or key not in best:
-                    best[key] = result
-                elif result["ms_per_step"] < best[key]["ms_per_step"]:
-                    best[key] = dict(
-                        result, peak_rss_mb=max(result["peak_rss_mb"], best[key]["peak_rss_mb"])
-                    )
-    report(models, best, args.threads)
+    rounds = 2 if args.quick else args.rounds
+    results: dict[tuple[str, str], dict] = {}
+    for name in models:
+        timing = run_worker(name, "timing", args.threads, rounds)
+        for variant in ("bare", "nnlearn"):
+            memory = run_worker(name, f"memory-{variant}", args.threads)
+            if "error" in timing:
+                results[(name, variant)] = timing
+            else:
+                results[(name, variant)] = {
+                    "ms_per_step": timing[variant],
+                    "peak_rss_mb": memory.get("peak_rss_mb", float("nan")),
+                }
+            print(f"{name:>9} {variant:<8} {describe(results[(name, variant)])}", flush=True)
+        results[(name, "cockpit")] = run_worker(name, "cockpit", args.threads)
+        print(f"{name:>9} cockpit  {describe(results[(name, 'cockpit')])}", flush=True)
+    report(models, results, args.threads)
 
 
 def describe(result: dict) -> str:
@@ -195,7 +222,7 @@ def describe(result: dict) -> str:
 def report(models: list[str], best: dict, threads: int) -> None:
     import torch
 
-    print(f"\ntorch {torch.__version__}, CPU, {threads} thread(s) per run; best of rounds")
+    print(f"\ntorch {torch.__version__}, CPU, {threads} thread(s); bare and nnlearn: best segment")
     header = f"{'model':<10} {'params':>7} {'variant':<15} {'ms/step':>9} {'vs bare':>8}"
     print(f"{header} {'peak RSS':>9}")
     for name in models:

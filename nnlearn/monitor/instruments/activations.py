@@ -36,6 +36,13 @@ class ActivationStats(Instrument):
 
     def attach(self, monitor) -> None:
         super().attach(monitor)
+        model = monitor.model
+        # the layers and their hooks are built once; registering them is all a sampled step does
+        self._hooks = [
+            (module, partial(self._layer_input, name, 1 if _is_conv(module) else -1))
+            for name, module in layers_with_parameters(model)
+            if module is not model  # the model's own input is the data
+        ]
         self._handles: list = []
         self._pending: dict[str, tuple[int, torch.Tensor]] = {}
         self._inputs: set[int] = set()
@@ -55,12 +62,7 @@ class ActivationStats(Instrument):
         self._remove_hooks()
         self._pending, self._inputs, self._first_seen = {}, set(), False
         self._handles.append(model.register_forward_pre_hook(self._model_input))
-        for name, module in layers_with_parameters(model):
-            if module is model:
-                continue  # the model's own input is the data
-            unit_dim = 1 if isinstance(module, nn.modules.conv._ConvNd) else -1
-            hook = partial(self._layer_input, name, unit_dim)
-            self._handles.append(module.register_forward_pre_hook(hook))
+        self._handles += [module.register_forward_pre_hook(hook) for module, hook in self._hooks]
 
     def _model_input(self, module, args) -> None:
         for a in args:
@@ -68,14 +70,14 @@ class ActivationStats(Instrument):
                 self._inputs.add(a.untyped_storage().data_ptr())
 
     def _layer_input(self, name: str, unit_dim: int, module, args) -> None:
-        if name in self._pending or not args or not isinstance(args[0], torch.Tensor):
-            return  # a layer called several times per step is measured on its first call
+        first, self._first_seen = not self._first_seen, True
+        if first or name in self._pending or not args or not isinstance(args[0], torch.Tensor):
+            return  # the first layer reads the data; a repeated call is measured once
         x = args[0]
         if not x.is_floating_point() or x.dim() < 2 or x.numel() == 0:
             return
-        first, self._first_seen = not self._first_seen, True
-        if first or x.untyped_storage().data_ptr() in self._inputs:
-            return  # the data, as given or as the model's forward prepared it
+        if x.untyped_storage().data_ptr() in self._inputs:
+            return  # the data, as given to the model
         with torch.no_grad():
             self._pending[name] = activation_stats(x.detach(), unit_dim)
 
@@ -106,8 +108,8 @@ def activation_stats(x: torch.Tensor, unit_dim: int) -> tuple[int, torch.Tensor]
     lo, hi = torch.aminmax(flat)
     head = torch.stack(
         [
-            flat.sum(dtype=torch.float64).float(),
-            flat.square().sum(dtype=torch.float64).float(),
+            flat.sum(),
+            flat.square().sum(),
             lo,
             hi,
             flat.abs().gt(1 - EDGE).sum(),
@@ -135,6 +137,10 @@ def summarise(samples: int, row: list[float]) -> dict[str, float]:
         "sat01": (beyond + below) / values,
         "sat11": beyond / values,
     }
+
+
+def _is_conv(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.conv._ConvNd)
 
 
 def saturated_share(stats: dict[str, float]) -> float | None:
