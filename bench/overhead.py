@@ -8,7 +8,7 @@ The bare loop and the monitored loop are timed in one process, on the same model
 alternating segments (so load from other processes on the machine weighs on both alike); each
 keeps its best segment. Segments start after a short warm-up that covers the first three steps
 every instrument samples, and span a whole number of the default schedules' periods
-(gradients every 50th step, updates and activations every 100th): what is printed is the
+(every 100th step): what is printed is the
 steady-state cost per step. Peak memory (RSS) comes from a separate process per variant
 running the same steps, every one of which imports nnlearn, so it compares what the variants
 allocate. Cockpit's economy configuration computes on every step, so
