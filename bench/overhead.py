@@ -2,13 +2,13 @@
 `nnlearn.Monitor` at its default sampling, and under Cockpit's "economy" configuration
 (`pip install -e ".[bench]"`), on the same models in the same run.
 
-    python bench/overhead.py [--rounds 3] [--quick]
+    python bench/overhead.py [--quick] [--threads N]
 
 The bare loop and the monitored loop are timed in one process, on the same model, in
 alternating segments (so load from other processes on the machine weighs on both alike); each
 keeps its best segment. Segments start after a short warm-up that covers the first three steps
 every instrument samples, and span a whole number of the default schedules' periods
-(every 100th step): what is printed is the
+(every 200th step): what is printed is the
 steady-state cost per step. Peak memory (RSS) comes from a separate process per variant
 running the same steps, every one of which imports nnlearn, so it compares what the variants
 allocate. Cockpit's economy configuration computes on every step, so
@@ -27,9 +27,11 @@ import sys
 import time
 
 MODELS = {
-    # name: (input features, hidden widths, classes, batch size, timed steps: multiples of 100)
-    "small MLP": (2, [64, 64], 3, 64, 500),
-    "10M MLP": (784, [2048, 2048, 2048], 10, 32, 100),
+    # name: (input features, hidden widths, classes, batch size, steps per segment (a multiple
+    # of the default sampling period, 200 steps), segments per variant: short steps need more
+    # tries to catch the machine quiet)
+    "small MLP": (2, [64, 64], 3, 64, 200, 20),
+    "10M MLP": (784, [2048, 2048, 2048], 10, 32, 200, 3),
 }
 VARIANTS = ("bare", "nnlearn", "cockpit")
 WARMUP = 5
@@ -41,7 +43,7 @@ def build(name: str):
     import torch
     from torch import nn
 
-    features, hidden, classes, batch, _ = MODELS[name]
+    features, hidden, classes, batch, _, _ = MODELS[name]
     torch.manual_seed(0)
     layers: list[nn.Module] = []
     width = features
@@ -179,8 +181,7 @@ def run_worker(name: str, variant: str, threads: int, rounds: int = 1) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="small MLP only, two rounds")
+    parser.add_argument("--quick", action="store_true", help="small MLP only, fewer segments")
     parser.add_argument(
         "--threads",
         type=int,
@@ -194,10 +195,10 @@ def main() -> None:
         print(json.dumps(worker(name, variant, int(threads), int(rounds))))
         return
     models = ["small MLP"] if args.quick else list(MODELS)
-    rounds = 2 if args.quick else args.rounds
+    rounds = 2 if args.quick else 1  # divides the segments per variant
     results: dict[tuple[str, str], dict] = {}
     for name in models:
-        timing = run_worker(name, "timing", args.threads, rounds)
+        timing = run_worker(name, "timing", args.threads, max(1, MODELS[name][5] // rounds))
         for variant in ("bare", "nnlearn"):
             memory = run_worker(name, f"memory-{variant}", args.threads)
             if "error" in timing:

@@ -44,6 +44,23 @@ def test_quickstart_is_quiet():
     assert flagged(result) == [], [(f.rule, f.message) for f in result.findings]
 
 
+HEALTHY_VARIANTS = {
+    "tanh": {"model.activation": "tanh"},
+    "sigmoid": {"model.activation": "sigmoid"},
+    "batchnorm-xavier": {"model.batchnorm": True, "model.init": "xavier"},
+    "sgd-momentum": {"optimizer.name": "sgd", "optimizer.lr": 0.1, "optimizer.momentum": 0.9},
+    "cnn-images": {"data.name": "images", "model.kind": "cnn", "model.hidden": [16, 32]},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", sorted(HEALTHY_VARIANTS))
+def test_healthy_variants_are_quiet(variant):
+    sets = {"probe.steps": 300, "probe.experiments": ["init_check"], **HEALTHY_VARIANTS[variant]}
+    result = probe(CONFIGS / "quickstart.yaml", sets=sets)
+    assert flagged(result) == [], [(f.rule, f.message) for f in result.findings]
+
+
 @pytest.mark.slow
 def test_symmetric_init_is_poor_initialization():
     result = probe(

@@ -73,11 +73,10 @@ class Monitor:
     # -- the three calls a training loop makes ---------------------------------------------
     def step_begin(self, step: int | None = None) -> None:
         self.step = self.step + 1 if step is None else step
-        self._active = [
-            inst for inst in self.instruments if self.sample_all or inst.schedule(self.step)
-        ]
+        step = self.step
+        self._active = [i for i in self.instruments if self.sample_all or i.schedule(step)]
         for inst in self._active:
-            inst.on_step_begin(self.step)
+            inst.on_step_begin(step)
 
     def after_backward(self) -> None:
         for inst in self._active:
@@ -90,7 +89,7 @@ class Monitor:
         self._active = []
         if loss is None:
             return None
-        value = float(loss.detach().item() if isinstance(loss, torch.Tensor) else loss)
+        value = loss.item() if isinstance(loss, torch.Tensor) else float(loss)
         self.log("train_loss", value)
         if not math.isfinite(value) and self.nonfinite_step is None:
             self.nonfinite_step = self.step

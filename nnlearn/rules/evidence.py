@@ -65,12 +65,12 @@ def largest_update(m: Measurements, before: int | None = None) -> tuple[float, i
 
 def layer_medians(m: Measurements, name: str, run: str = "main") -> pd.Series:
     """Per layer, the median over the sampled steps of the run. Instruments sample the first
-    three steps and then every n-th; when at least three samples follow those first three,
-    only they count, so a long run is judged on its course rather than on its start."""
+    three steps and then every n-th; when at least two samples follow those first three, only
+    they count, so a run is judged on its course rather than on its first steps."""
     t = table(m, name, run)
     if t.empty:
         return pd.Series(dtype=float)
     later = t[t.index >= 3]
-    if len(later) >= 3:
+    if len(later) >= 2:
         t = later
     return t.median(axis=0, skipna=True).dropna()

@@ -32,7 +32,7 @@ class ActivationStats(Instrument):
     """
 
     name = "activations"
-    default_schedule = Schedule(every=100, first=3)
+    default_schedule = Schedule(every=200, first=3)
 
     def attach(self, monitor) -> None:
         super().attach(monitor)

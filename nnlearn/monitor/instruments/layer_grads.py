@@ -14,7 +14,7 @@ class LayerGradNorm(Instrument):
     """
 
     name = "layer_grad_norm"
-    default_schedule = Schedule(every=100, first=3)
+    default_schedule = Schedule(every=200, first=3)
 
     def attach(self, monitor) -> None:
         super().attach(monitor)

@@ -17,7 +17,7 @@ class UpdateRatio(Instrument):
     """
 
     name = "update_ratio"
-    default_schedule = Schedule(every=100, first=3)
+    default_schedule = Schedule(every=200, first=3)
 
     def attach(self, monitor) -> None:
         super().attach(monitor)
