@@ -25,9 +25,9 @@ class I601(Rule):
 
     Evidence:
         The RMS per layer at init, first and deepest. Thresholds 1e-2 and 1e2, two orders of
-        magnitude either way: measured, ReLU MLPs with weights of std 0.01 shrink by ~20x per
-        layer (6 layers: 1e-6), weights of std 1 grow by ~6x; torch's default and Kaiming
-        initialisation stay within 0.2x-5x over 10 layers.
+        magnitude either way. Measured on 64-wide MLPs: ReLU with weights of std 0.01 shrinks
+        the scale 18x per layer (5e-7 over 6 layers), with std 1 grows it 5.5x per layer (5e3);
+        over 10 layers torch's default init gives 0.19x, Kaiming 1.2x, tanh with Xavier 4.1x.
 
     Example:
         `configs/examples/poor_initialization.yaml`.
