@@ -149,3 +149,29 @@ def test_every_value_leaves_torch():
     assert {"grad_norm", "layer_grad_norm", "update_ratio", "act_rms", "dead_frac"} <= names
     assert all(type(v) is float for v in m.metrics["value"].tolist())
     assert not any(isinstance(v, torch.Tensor) for row in m.metrics.itertuples() for v in row)
+
+
+def test_dead_channels_of_a_conv_net_with_inplace_relu():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(inplace=True),
+        nn.Flatten(),
+        nn.Linear(8 * 6 * 6, 3),
+    )
+    with torch.no_grad():
+        model[0].bias[:2] = -100.0  # two of eight channels can never be positive
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with Monitor(model, optimizer, instruments=[ActivationStats(ALWAYS)]) as mon:
+        mon.step_begin(0)
+        loss = F.cross_entropy(model(torch.randn(16, 3, 6, 6)), torch.randint(0, 3, (16,)))
+        optimizer.zero_grad()
+        loss.backward()
+        mon.after_backward()
+        optimizer.step()
+        mon.after_update(loss)
+    assert value(mon.measurements, "dead_frac", "2") == pytest.approx(2 / 8)  # per channel
+    assert value(mon.measurements, "dead_frac", "3") == 0.0  # conv output, before ReLU

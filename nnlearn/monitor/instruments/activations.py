@@ -140,7 +140,14 @@ def summarise(samples: int, row: list[float]) -> dict[str, float]:
 
 
 def _is_conv(module: nn.Module) -> bool:
-    return isinstance(module, nn.modules.conv._ConvNd)
+    """Modules whose input has its units (channels) on dim 1 rather than last."""
+    channel_first = (
+        nn.modules.conv._ConvNd,
+        nn.modules.batchnorm._BatchNorm,
+        nn.modules.instancenorm._InstanceNorm,
+        nn.GroupNorm,
+    )
+    return isinstance(module, channel_first)
 
 
 def saturated_share(stats: dict[str, float]) -> float | None:
