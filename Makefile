@@ -37,6 +37,7 @@ format: install
 	$(VENV)/bin/ruff check --fix nnlearn tests bench
 
 bench: install
+	$(PY) -m pip install -q $(TORCH_ARGS) "$(TORCH)" -e ".[bench]" || echo "cockpit (the bench extra) did not install: the bench reports it as not available"
 	$(PY) bench/overhead.py
 
 clean:

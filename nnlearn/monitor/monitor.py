@@ -55,6 +55,12 @@ class Monitor:
         if not self._attached:
             for inst in self.instruments:
                 inst.attach(self)
+            # instruments sharing a schedule are checked once per step: this runs every step
+            groups: dict = {}
+            for inst in self.instruments:
+                key = inst.schedule if _hashable(inst.schedule) else id(inst.schedule)
+                groups.setdefault(key, (inst.schedule, []))[1].append(inst)
+            self._groups = list(groups.values())
             self._attached = True
         return self
 
@@ -73,11 +79,15 @@ class Monitor:
     # -- the three calls a training loop makes ---------------------------------------------
     def step_begin(self, step: int | None = None) -> None:
         self.step = self.step + 1 if step is None else step
-        self._active = [
-            inst for inst in self.instruments if self.sample_all or inst.schedule(self.step)
-        ]
+        step = self.step
+        if not self._attached:
+            self.attach()  # a loop that never entered `with monitor:` still gets measured
+        if self.sample_all:
+            self._active = list(self.instruments)
+        else:
+            self._active = [i for due, group in self._groups if due(step) for i in group]
         for inst in self._active:
-            inst.on_step_begin(self.step)
+            inst.on_step_begin(step)
 
     def after_backward(self) -> None:
         for inst in self._active:
@@ -90,8 +100,8 @@ class Monitor:
         self._active = []
         if loss is None:
             return None
-        value = float(loss.detach().item() if isinstance(loss, torch.Tensor) else loss)
-        self.log("train_loss", value)
+        value = loss.item() if isinstance(loss, torch.Tensor) else float(loss)
+        self.recorder.add(self.run, self.step, "train_loss", value)
         if not math.isfinite(value) and self.nonfinite_step is None:
             self.nonfinite_step = self.step
         return value
@@ -103,3 +113,11 @@ class Monitor:
     @property
     def measurements(self) -> Measurements:
         return Measurements(self.recorder.frame(), self.facts)
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
 from torch import nn
 
 from nnlearn.monitor.schedule import Schedule
@@ -49,3 +50,43 @@ def layers_with_parameters(model: nn.Module) -> list[tuple[str, nn.Module]]:
         for name, module in model.named_modules()
         if any(p.requires_grad for p in module.parameters(recurse=False))
     ]
+
+
+class LayerParameters:
+    """The model's trainable parameters grouped by the layer that owns them, so that per-layer
+    norms cost one fused `_foreach_norm` and one device-to-host copy for the whole model."""
+
+    def __init__(self, model: nn.Module):
+        self.names: list[str] = []
+        self.params: list[torch.Tensor] = []
+        self.owner: list[int] = []  # index into `names` for each entry of `params`
+        seen: set[int] = set()
+        for name, module in layers_with_parameters(model):
+            mine = [
+                p for p in module.parameters(recurse=False) if p.requires_grad and id(p) not in seen
+            ]
+            if not mine:
+                continue  # shared (tied) weights are counted once, with their first owner
+            seen.update(id(p) for p in mine)
+            self.owner += [len(self.names)] * len(mine)
+            self.names.append(name)
+            self.params += mine
+
+    def squared_norms(self, tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
+        """Squared L2 norms of `tensors` (aligned with `params`; None entries give 0), still on
+        the device: one fused `_foreach_norm`, so callers can batch the copy to the host."""
+        kept = [t for t in tensors if t is not None]
+        if not kept:
+            return None
+        return torch.stack(torch._foreach_norm(kept)).float().square()
+
+    def by_layer(self, tensors: list, squares: list[float]) -> dict[str, float]:
+        """Group squared per-tensor norms (host floats, for the non-None `tensors`) into one
+        L2 norm per layer; layers with no tensor are left out."""
+        totals: dict[str, float] = {}
+        values = iter(squares)
+        for t, owner in zip(tensors, self.owner, strict=True):
+            if t is not None:
+                name = self.names[owner]
+                totals[name] = totals.get(name, 0.0) + next(values)
+        return {name: total**0.5 for name, total in totals.items()}

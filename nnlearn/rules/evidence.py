@@ -1,0 +1,76 @@
+"""Per-layer evidence the training-dynamics rules share (pure pandas/numpy, torch-free).
+
+The instruments log per-layer quantities on sampled steps: `layer_grad_norm`, `update_ratio`,
+`act_rms`, `dead_frac`, `saturated_frac`, `weight_row_spread`. Layers come in the order they
+were first recorded: registration order for parameter quantities (`named_modules()`), forward
+order for activation quantities. "First" and "last" layer mean the first and last of that
+order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from nnlearn.measurements import Measurements
+
+
+def table(m: Measurements, name: str, run: str = "main") -> pd.DataFrame:
+    """step x layer, finite values only (NaN where a layer was not measured)."""
+    t = m.layers(name, run)
+    if t.empty:
+        return t
+    return t.where(np.isfinite(t.to_numpy(float)))
+
+
+def first_half(t: pd.DataFrame) -> pd.DataFrame:
+    """The sampled steps in the first half of the run (at least three of them)."""
+    if t.empty:
+        return t
+    last = t.index.max()
+    head = t[t.index <= last / 2]
+    return head if len(head) >= 3 else t.iloc[:3]
+
+
+def gradient_flow(m: Measurements, run: str = "main") -> pd.DataFrame:
+    """Per sampled step: the first and the last layer's gradient norm and their ratio.
+
+    Steps where the first layer's gradient is exactly 0 are left out: that is no gradient at
+    all (a dead path or a detached layer), not a small one."""
+    t = table(m, "layer_grad_norm", run)
+    if t.empty or t.shape[1] < 2:
+        return pd.DataFrame(columns=["first", "last", "ratio"])
+    first, last = t.iloc[:, 0], t.iloc[:, -1]
+    keep = (first > 0) & (last > 0)
+    out = pd.DataFrame({"first": first[keep], "last": last[keep]})
+    out["ratio"] = out["first"] / out["last"]
+    out.attrs["layers"] = (str(t.columns[0]), str(t.columns[-1]))
+    return out
+
+
+def largest_update(m: Measurements, before: int | None = None) -> tuple[float, int] | None:
+    """The largest median-over-layers update ratio of the main run (before step `before`),
+    with its step: how far one optimizer step moved the weights, relative to their size."""
+    t = table(m, "update_ratio")
+    if before is not None and not t.empty:
+        t = t[t.index < before]
+    if t.empty:
+        return None
+    per_step = t.median(axis=1, skipna=True).dropna()
+    if per_step.empty:
+        return None
+    step = int(per_step.idxmax())
+    return float(per_step[step]), step
+
+
+def layer_medians(m: Measurements, name: str, run: str = "main") -> pd.Series:
+    """Per layer, the median over the sampled steps of the run. Instruments sample the first
+    three steps and then every n-th; when at least two samples follow those first three, only
+    they count, so a run is judged on its course rather than on its first steps."""
+    t = table(m, name, run)
+    if t.empty:
+        return pd.Series(dtype=float)
+    later = t[t.index >= 3]
+    if len(later) >= 2:
+        t = later
+    return t.median(axis=0, skipna=True).dropna()
