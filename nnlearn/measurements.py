@@ -59,8 +59,10 @@ class Measurements:
         if df.empty:
             return pd.DataFrame()
         order = list(dict.fromkeys(df["layer"]))
-        table = df.pivot_table(index="step", columns="layer", values="value", aggfunc="last")
-        return table[order]
+        # pivot, not pivot_table: a layer whose values are all NaN is evidence, keep its column
+        last = df.drop_duplicates(["step", "layer"], keep="last")
+        table = last.pivot(index="step", columns="layer", values="value")
+        return table[order].astype(float)
 
     def fact(self, path: str, default: Any = None) -> Any:
         node: Any = self.facts

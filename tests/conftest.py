@@ -18,6 +18,8 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
+
+
 CONFIGS = ROOT / "configs"
 EXAMPLES = CONFIGS / "examples"
 
@@ -28,7 +30,10 @@ def probe(spec_path, tmp_path=None, sets: dict | None = None, **kw):
     from nnlearn.spec import load_spec
 
     spec = load_spec(spec_path, list((sets or {}).items()))
-    return run_probe(spec, str(spec_path), out_dir=tmp_path, **kw)
+    result = run_probe(spec, str(spec_path), out_dir=tmp_path, **kw)
+    broken = [(o.code, o.reason) for o in result.outcomes if o.status == "error"]
+    assert not broken, f"rules raised instead of reporting: {broken}"
+    return result
 
 
 def measurements(rows: list[tuple] = (), facts: dict | None = None) -> Measurements:

@@ -71,7 +71,7 @@ def test_fail_on_levels(tmp_path):
     args = ("probe", QUICK, *FAST, "--set", "optimizer.lr=1e-7", "--out", tmp_path, "--quiet")
     assert invoke(*args).exit_code == 0  # a warning does not fail the default gate
     res = invoke(*args, "--fail-on", "warning")
-    assert res.exit_code == 1 and "L102" in res.stdout
+    assert res.exit_code == 1 and "lr_too_low" in res.stdout
     assert (
         invoke(
             "probe",

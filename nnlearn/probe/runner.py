@@ -228,6 +228,11 @@ def _run_probe(
     progress.phase("rules")
     measurements = Measurements(recorder.frame(), facts)
     outcomes = evaluate_rules(measurements, spec.probe.rules.disable, spec.probe.rules.thresholds)
+    notes += [
+        f"rule {o.code} could not run ({o.reason}): please report it"
+        for o in outcomes
+        if o.status == "error"
+    ]
     verdict, findings = diagnose(outcomes, measurements)
     probe = ProbeResult(
         spec=spec,

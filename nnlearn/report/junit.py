@@ -31,7 +31,7 @@ def junit_xml(result, fail_on: str) -> str:
     by_rule: dict[str, list] = {}
     for f in result.findings:
         by_rule.setdefault(f.rule, []).append(f)
-    cases, n_fail, n_skip = [], 0, 0
+    cases, n_fail, n_skip, n_err = [], 0, 0, 0
     for o in result.outcomes:
         if o.status == "disabled":
             continue
@@ -50,6 +50,9 @@ def junit_xml(result, fail_on: str) -> str:
                 type=worst.severity.value,
             )
             failure.text = clean("\n\n".join(finding_text(f) for f in findings))
+        elif o.status == "error":
+            n_err += 1
+            ET.SubElement(case, "error", message=clean(o.reason), type="rule-error")
         elif o.status == "skipped":
             n_skip += 1
             ET.SubElement(case, "skipped", message=clean(o.reason))
@@ -60,7 +63,7 @@ def junit_xml(result, fail_on: str) -> str:
     attrs = {
         "tests": str(len(cases)),
         "failures": str(n_fail),
-        "errors": "0",
+        "errors": str(n_err),
         "skipped": str(n_skip),
         "time": f"{result.duration_s:.3f}",
     }

@@ -36,13 +36,19 @@ def write_plots(m, out_dir: Path) -> dict[str, str]:
         ("grad_norms", _grad_norms),
         ("update_ratios", _update_ratios),
     ):
-        fig = draw(m, plt)
-        if fig is None:
+        fig = None
+        try:
+            fig = draw(m, plt)
+            if fig is None:
+                continue
+            path = out_dir / f"{name}.png"
+            fig.savefig(path, dpi=90, bbox_inches="tight")
+            made[name] = str(path)
+        except ValueError:  # degenerate data (all NaN, one point): no picture, not a crash
             continue
-        path = out_dir / f"{name}.png"
-        fig.savefig(path, dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        made[name] = str(path)
+        finally:
+            if fig is not None:
+                plt.close(fig)
     return made
 
 
@@ -54,7 +60,9 @@ def _per_layer(m, word: str) -> tuple[str, object] | None:
     for n in names:
         if word in n:
             table = m.layers(n)
-            if not table.empty:
+            values = table.to_numpy(float)
+            # a log axis needs at least one finite positive value (a NaN run has none)
+            if values.size and (np.isfinite(values) & (values > 0)).any():
                 return n, table
     return None
 

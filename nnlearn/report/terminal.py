@@ -107,7 +107,9 @@ def run_table(result) -> Table:
         steps += f" (stopped: {s['stopped']})"
     main_s = s.get("duration_s")
     took = f" in {main_s:.1f}s" if isinstance(main_s, (int, float)) else ""
-    rows.append(("steps", f"{steps}{took} on {result.device}; whole probe {result.duration_s:.1f}s"))
+    rows.append(
+        ("steps", f"{steps}{took} on {result.device}; whole probe {result.duration_s:.1f}s")
+    )
     loss = m.series("train_loss")
     first, final = fmt(s.get("first_train_loss")), fmt(s.get("final_train_loss"))
     rows.append(("train loss", f"{first} → {final}  {sparkline(loss.tolist())}"))
@@ -121,7 +123,7 @@ def run_table(result) -> Table:
     if lr:
         rows.append(("suggested lr", fmt(lr)))
     status = [o.status for o in result.outcomes]
-    kinds = ("failed", "passed", "skipped", "disabled")
+    kinds = ("failed", "passed", "skipped", "disabled") + (("error",) if "error" in status else ())
     rows.append(("rules", ", ".join(f"{status.count(k)} {k}" for k in kinds) if status else "-"))
     table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
     table.add_column(style="bold", no_wrap=True)

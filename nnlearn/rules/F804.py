@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
 from nnlearn.rules.fit import experiment, last, lr_outside_range, reference_loss
+from nnlearn.rules.L102 import explanation
 
 
 @dataclass
@@ -128,6 +129,9 @@ class F804(Rule):
                 f"its learning rate is far {'below' if lr == 'low' else 'above'} the range "
                 "where the loss falls (E902)",
             )
+        explained = explanation(m)  # the optimisation evidence a flat loss has (L102's)
+        if explained is not None:
+            return explained.cause, f"{explained.rule} ({explained.name}) explains it"
         if memorises:
             return (
                 Cause.INCONSISTENT_DATA,

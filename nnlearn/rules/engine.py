@@ -14,7 +14,7 @@ class RuleOutcome:
 
     code: str
     name: str
-    status: str  # "passed" | "failed" | "skipped" | "disabled"
+    status: str  # "passed" | "failed" | "skipped" | "disabled" | "error" (the rule itself broke)
     findings: list[Finding] = field(default_factory=list)
     reason: str = ""
 
@@ -37,6 +37,11 @@ def evaluate_rules(
             outcomes.append(RuleOutcome(code, cls.name, "skipped", reason=reason))
             continue
         rule = cls.configured((thresholds or {}).get(code))
-        findings = rule.evaluate(m)
+        try:
+            findings = rule.evaluate(m)
+        except Exception as exc:  # a bug in one rule must not cost the user the whole report
+            reason = f"rule raised {type(exc).__name__}: {exc}"
+            outcomes.append(RuleOutcome(code, cls.name, "error", reason=reason))
+            continue
         outcomes.append(RuleOutcome(code, cls.name, "failed" if findings else "passed", findings))
     return outcomes
