@@ -88,3 +88,9 @@ def test_every_rule_documents_itself():
 def test_rule_names_are_unique():
     names = [cls.name for cls in registry().values()]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+def test_l101_nan_from_the_first_step_with_nan_data_points_at_the_data():
+    data = {"nonfinite": {"train": {"inputs": {"nan": 7, "rows": 5}, "targets": {"rows": 0}}}}
+    [f] = L101().evaluate(m_of([math.nan], init={"loss": math.nan}, data=data))
+    assert f.cause.value == "invalid_data" and f.evidence["nonfinite_training_rows"] == 5

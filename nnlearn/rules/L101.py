@@ -24,7 +24,8 @@ class L101(Rule):
     Evidence:
         `step` of the first non-finite loss, its value, the last finite loss before it. The
         cause follows the evidence before it: non-finite from the first step (before any
-        update) points at the initialisation or the data; after an update that moved the
+        update) points at the data when the audit found NaN/Inf in it (invalid_data), else at
+        the initialisation; after an update that moved the
         weights by `burst_ratio` (1x) their own size or more it points at the learning rate;
         after the gradient norm grew `grad_growth` (1e3x) over its first value, at exploding
         gradients; otherwise at the learning rate. `burst_ratio` is U201's threshold;
@@ -111,6 +112,15 @@ class L101(Rule):
             evidence["largest_activation_rms_at_init"] = worst
             if not np.isfinite(worst) or worst > 1e3:
                 message += f"; activations at init reach an RMS of {worst:.3g}"
+        bad_rows = _nonfinite_training_rows(m)
+        if bad_rows:  # NaN in, NaN out: the data, not the weights
+            evidence["nonfinite_training_rows"] = bad_rows
+            return self.finding(
+                message + f"; {bad_rows} audited training rows hold NaN/Inf",
+                evidence,
+                cause=Cause.INVALID_DATA,
+                fixes=[self.fixes[2], self.fixes[3]],
+            )
         return self.finding(
             message,
             evidence,
@@ -125,3 +135,9 @@ class L101(Rule):
         if len(g) < 2 or g.iloc[0] <= 0:
             return None
         return float(g.max() / g.iloc[0])
+
+
+def _nonfinite_training_rows(m) -> int:
+    """Rows of the audited training sample with NaN/Inf in inputs or targets (`facts:data`)."""
+    split = m.fact("data.nonfinite.train") or {}
+    return max(int((split.get(part) or {}).get("rows", 0) or 0) for part in ("inputs", "targets"))
