@@ -39,6 +39,9 @@ format: install
 bench: install
 	$(PY) -m pip install -q $(TORCH_ARGS) "$(TORCH)" -e ".[bench]" || echo "cockpit (the bench extra) did not install: the bench reports it as not available"
 	$(PY) bench/overhead.py
+	$(PY) bench/verdict.py
+	$(PY) bench/experiments_cost.py --repeats 3
+	$(PY) bench/startup.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

@@ -32,4 +32,10 @@ def registry() -> dict[str, type[Rule]]:
     return dict(sorted(rules.items()))
 
 
-from nnlearn.rules.engine import RuleOutcome, evaluate_rules  # noqa: E402
+def __getattr__(name: str):
+    # the engine needs the metrics table (pandas); the catalogue (`nnlearn rules`) does not
+    if name in ("RuleOutcome", "evaluate_rules"):
+        from nnlearn.rules import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'nnlearn.rules' has no attribute {name!r}")

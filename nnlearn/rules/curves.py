@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas costs 0.25s to import: `nnlearn rules` and `explain` skip it
+    import pandas as pd
 
 
 def finite(series: pd.Series) -> pd.Series:
@@ -18,6 +22,8 @@ def smooth(series: pd.Series, beta: float = 0.9) -> pd.Series:
     for i, v in enumerate(values):
         avg = beta * avg + (1 - beta) * v
         out[i] = avg / (1 - beta ** (i + 1))
+    import pandas as pd
+
     return pd.Series(out, index=series.index)
 
 

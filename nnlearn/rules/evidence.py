@@ -9,10 +9,14 @@ order.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from nnlearn.measurements import Measurements
+import numpy as np
+
+if TYPE_CHECKING:  # pandas costs 0.25s to import: `nnlearn rules` and `explain` skip it
+    import pandas as pd
+
+    from nnlearn.measurements import Measurements
 
 
 def table(m: Measurements, name: str, run: str = "main") -> pd.DataFrame:
@@ -39,9 +43,13 @@ def gradient_flow(m: Measurements, run: str = "main") -> pd.DataFrame:
     all (a dead path or a detached layer), not a small one."""
     t = table(m, "layer_grad_norm", run)
     if t.empty or t.shape[1] < 2:
+        import pandas as pd
+
         return pd.DataFrame(columns=["first", "last", "ratio"])
     first, last = t.iloc[:, 0], t.iloc[:, -1]
     keep = (first > 0) & (last > 0)
+    import pandas as pd
+
     out = pd.DataFrame({"first": first[keep], "last": last[keep]})
     out["ratio"] = out["first"] / out["last"]
     out.attrs["layers"] = (str(t.columns[0]), str(t.columns[-1]))
@@ -69,6 +77,8 @@ def layer_medians(m: Measurements, name: str, run: str = "main") -> pd.Series:
     they count, so a run is judged on its course rather than on its first steps."""
     t = table(m, name, run)
     if t.empty:
+        import pandas as pd
+
         return pd.Series(dtype=float)
     later = t[t.index >= 3]
     if len(later) >= 2:
