@@ -16,6 +16,9 @@ def fmt(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         shown = ", ".join(fmt(x) for x in v[:6])
         return f"[{shown}{', ...' if len(v) > 6 else ''}]"
+    if isinstance(v, dict):
+        shown = ", ".join(f"{k}: {fmt(x)}" for k, x in list(v.items())[:6])
+        return f"{{{shown}{', ...' if len(v) > 6 else ''}}}"
     return str(v)
 
 

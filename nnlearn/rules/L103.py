@@ -72,7 +72,7 @@ class L103(Rule):
         elif ratio[worst] > self.diverge_factor and s.iloc[worst] > start:
             # a spike above where training started, not noise on a loss near zero
             msg = (
-                f"training loss jumped to {ratio[worst]:.1f}x its best value at step "
+                f"training loss jumped to {ratio[worst]:.3g}x its best value at step "
                 f"{int(s.index[worst])}"
             )
         else:
