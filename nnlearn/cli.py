@@ -35,6 +35,17 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
+class LogFormat(str, Enum):
+    rich = "rich"
+    json = "json"
+
+
+# options `probe` and `check` share
+JsonPath = Annotated[Path | None, typer.Option("--json", help="write the findings JSON")]
+FailOnOption = Annotated[FailOn, typer.Option(help="lowest severity that makes the exit code 1")]
+Quiet = Annotated[bool, typer.Option(help="print only the verdict line")]
+
+
 def _fail(exc: NnlearnError) -> None:
     """One clear message on stderr, no traceback, the error's exit code."""
     from rich.console import Console
@@ -65,9 +76,7 @@ def probe(
     out: Annotated[
         Path | None, typer.Option(help="run folder (default runs/<name>-<time>/)")
     ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="write the findings JSON")
-    ] = None,
+    json_path: JsonPath = None,
     markdown: Annotated[
         Path | None, typer.Option(help="write the Markdown report (to paste into an issue)")
     ] = None,
@@ -75,10 +84,8 @@ def probe(
         Path | None, typer.Option(help="write JUnit XML for CI (one test case per rule)")
     ] = None,
     format: Annotated[Format, typer.Option(help="what goes to stdout")] = Format.rich,
-    fail_on: Annotated[
-        FailOn, typer.Option(help="lowest severity that makes the exit code 1")
-    ] = FailOn.error,
-    quiet: Annotated[bool, typer.Option(help="print only the verdict line")] = False,
+    fail_on: FailOnOption = FailOn.error,
+    quiet: Quiet = False,
 ) -> None:
     """Run a short instrumented training probe and diagnose it."""
     try:
@@ -171,15 +178,16 @@ def _probe(
 @app.command()
 def check(
     metrics: Annotated[
-        Path, typer.Argument(help="a training log: csv, jsonl, parquet, Lightning metrics.csv, "
-                                  "Hugging Face trainer_state.json")
+        Path,
+        typer.Argument(
+            help="a training log: csv, jsonl, parquet, Lightning metrics.csv, "
+            "Hugging Face trainer_state.json"
+        ),
     ],
-    json_path: Annotated[Path | None, typer.Option("--json", help="write the findings JSON")] = None,
-    format: Annotated[Format, typer.Option(help="what goes to stdout")] = Format.rich,
-    fail_on: Annotated[
-        FailOn, typer.Option(help="lowest severity that makes the exit code 1")
-    ] = FailOn.error,
-    quiet: Annotated[bool, typer.Option(help="print only the verdict line")] = False,
+    json_path: JsonPath = None,
+    format: Annotated[LogFormat, typer.Option(help="what goes to stdout")] = LogFormat.rich,
+    fail_on: FailOnOption = FailOn.error,
+    quiet: Quiet = False,
 ) -> None:
     """Run the loss-curve rules on an existing training log (no training, no torch)."""
     from rich.console import Console
@@ -193,7 +201,7 @@ def check(
         _fail(exc)
     if json_path:
         json_path.write_text(dumps(report) + "\n")
-    if format == Format.json:
+    if format == LogFormat.json:
         sys.stdout.write(dumps(report) + "\n")
     else:
         render_check(report, findings, Console(highlight=False), quiet=quiet)
