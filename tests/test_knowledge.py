@@ -125,7 +125,9 @@ def test_symptom_queries_land_on_the_right_entry(query, expected):
     top = matches[0].entry
     # a rule entry is a right answer when its cause is one of the expected entries
     cause = registry()[top.id].cause.value if top.kind == "rule" else None
-    assert top.id in expected or cause in expected, [(m.entry.id, round(m.score, 2)) for m in matches]
+    assert top.id in expected or cause in expected, [
+        (m.entry.id, round(m.score, 2)) for m in matches
+    ]
 
 
 def test_entry_ids_are_unique():
