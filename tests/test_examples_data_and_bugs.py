@@ -41,8 +41,6 @@ EXPECTED = {
 FAST = {"probe.steps": 60, "probe.budget_s": 20, "probe.eval_every": 20}
 
 
-# bug_broadcast is torch's own broadcasting warning, which the example exists to provoke
-@pytest.mark.filterwarnings("ignore:Using a target size:UserWarning")
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_gets_its_rule_and_cause(name):
     rule, cause, exit_code, trained = EXPECTED[name]

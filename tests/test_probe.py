@@ -44,3 +44,16 @@ def test_budget_stops_the_main_run(tmp_path):
     assert r.measurements.fact("run.stopped") == "budget"
     assert any("budget" in n for n in r.notes)
     assert r.duration_s < 10
+
+
+@pytest.mark.slow
+def test_warnings_of_the_training_code_become_notes(tmp_path):
+    import warnings
+
+    from conftest import EXAMPLES
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing may escape to the terminal
+        r = probe(EXAMPLES / "bug_broadcast.yaml", tmp_path, {"probe.steps": 40})
+    notes = [n for n in r.notes if "while probing" in n]
+    assert len(notes) == 1 and "broadcasting" in notes[0] and "loss.py" in notes[0]

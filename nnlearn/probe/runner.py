@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from nnlearn.errors import UserCodeError
 from nnlearn.measurements import Measurements, MetricsRecorder
 from nnlearn.rules import Finding, RuleOutcome
 from nnlearn.spec.schema import Spec
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 
 # below this many parameters a CPU step is a few microseconds of arithmetic: a second intra-op
 # thread only adds synchronisation, and on a busy 2-core machine its spin-waits made the
@@ -65,9 +68,32 @@ def run_probe(
 
     threads = torch.get_num_threads()
     try:
-        return _run_probe(spec, spec_path, out_dir=out_dir, progress=progress)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")  # each warning once per place, not once per step
+            result = _run_probe(spec, spec_path, out_dir=out_dir, progress=progress)
     finally:
         torch.set_num_threads(threads)
+    result.notes += warning_notes(caught)
+    return result
+
+
+def warning_notes(caught: list[warnings.WarningMessage], limit: int = 5) -> list[str]:
+    """Warnings the user's code and torch raised while probing, as report notes: printed
+    between the progress bar and the report they would be lost, and they are often the clue
+    (torch's broadcasting warning names the shape bug). nnlearn's own warnings stay warnings."""
+    notes: dict[tuple, str] = {}  # one note per place: the same warning with other shapes
+    for w in caught:
+        if w.filename.startswith(_PACKAGE_DIR):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+            continue
+        text = str(w.message).strip()
+        place = (w.category, w.filename, w.lineno)
+        notes.setdefault(
+            place,
+            f"{w.category.__name__} while probing ({Path(w.filename).name}:{w.lineno}): "
+            + (text.splitlines()[0] if text else ""),
+        )
+    return list(notes.values())[:limit]
 
 
 def _run_probe(
