@@ -14,6 +14,8 @@ from nnlearn import __version__
 def check_log(path: Path, fail_on: str, disable=(), thresholds=None) -> tuple[dict[str, Any], Any]:
     """-> (report dict in the findings-JSON shape, the ordered findings)."""
     from nnlearn.logs import read_log
+    from nnlearn.report.json_report import rule_statuses
+    from nnlearn.report.summary import counts
     from nnlearn.rules import evaluate_rules
     from nnlearn.verdict import diagnose, exit_code_for
 
@@ -21,9 +23,6 @@ def check_log(path: Path, fail_on: str, disable=(), thresholds=None) -> tuple[di
     outcomes = evaluate_rules(m, disable, thresholds)
     verdict, findings = diagnose(outcomes, m)
     code = exit_code_for(findings, fail_on)
-    counts = {"error": 0, "warning": 0, "info": 0}
-    for f in findings:
-        counts[f.severity.value] += 1
     report = {
         "nnlearn": __version__,
         "metrics": str(path),
@@ -32,25 +31,20 @@ def check_log(path: Path, fail_on: str, disable=(), thresholds=None) -> tuple[di
         "exit_code": code,
         "columns": used,
         "steps": int(m.fact("run.steps_done", 0)),
-        "summary": counts,
+        "summary": counts(findings),
         "findings": [f.to_dict() for f in findings],
-        "rules": [
-            {"rule": o.code, "name": o.name, "status": o.status, "reason": o.reason}
-            for o in outcomes
-        ],
+        "rules": rule_statuses(outcomes),
     }
     return report, findings
 
 
 def render_check(report: dict, findings, console: Console, quiet: bool = False) -> None:
+    from nnlearn.report.summary import counts_text
     from nnlearn.report.terminal import VERDICT_STYLE, finding_block
 
     head = Text()
     head.append(report["verdict"].upper(), style=VERDICT_STYLE[report["verdict"]])
-    c = report["summary"]
-    head.append(
-        f"  {report['metrics']}: {c['error']} error(s), {c['warning']} warning(s), {c['info']} info"
-    )
+    head.append(f"  {report['metrics']}: {counts_text(findings)}")
     console.print(head)
     if quiet:
         return

@@ -11,10 +11,9 @@ from nnlearn.rules.base import _jsonable
 
 
 def report_dict(result, fail_on: str, exit_code: int) -> dict[str, Any]:
+    from nnlearn.report.summary import counts
+
     m = result.measurements
-    counts = {"error": 0, "warning": 0, "info": 0}
-    for f in result.findings:
-        counts[f.severity.value] += 1
     return {
         "nnlearn": __version__,
         "spec": result.spec_path,
@@ -25,17 +24,21 @@ def report_dict(result, fail_on: str, exit_code: int) -> dict[str, Any]:
         "device": result.device,
         "seed": result.spec.seed,
         "duration_s": round(result.duration_s, 2),
-        "summary": counts,
+        "summary": counts(result.findings),
         "findings": [f.to_dict() for f in result.findings],
         "experiments": _jsonable(result.experiments),
         "run": _jsonable(run_summary(m)),
-        "rules": [
-            {"rule": o.code, "name": o.name, "status": o.status, "reason": o.reason}
-            for o in result.outcomes
-        ],
+        "rules": rule_statuses(result.outcomes),
         "notes": list(result.notes),
         "artifacts": dict(result.artifacts),
     }
+
+
+def rule_statuses(outcomes) -> list[dict[str, str]]:
+    """What each rule did (the JSON `rules` list of `probe` and `check`)."""
+    return [
+        {"rule": o.code, "name": o.name, "status": o.status, "reason": o.reason} for o in outcomes
+    ]
 
 
 def run_summary(m) -> dict[str, Any]:
