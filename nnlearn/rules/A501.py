@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
-from nnlearn.rules.evidence import largest_update, layer_medians
+from nnlearn.rules.evidence import burst_after_healthy_init, flagged_layers
 
 
 @dataclass
@@ -56,17 +56,11 @@ class A501(Rule):
     burst_ratio: float = 1.0
 
     def evaluate(self, m):
-        dead = layer_medians(m, "dead_frac")
-        flagged = dead[dead >= self.dead_fraction]
+        flagged, at_init, evidence = flagged_layers(m, "dead_frac", self.dead_fraction)
         if flagged.empty:
             return []
-        at_init = layer_medians(m, "dead_frac", "init")
         worst = str(flagged.idxmax())
         share = float(flagged.max())
-        evidence = {
-            "layers": {str(k): float(v) for k, v in flagged.items()},
-            "at_init": {str(k): float(at_init[k]) for k in flagged.index if k in at_init.index},
-        }
         cause, fixes, why = self._cause(m, flagged, at_init)
         severity = Severity.ERROR if share >= self.all_dead_fraction else None
         names = ", ".join(f"{k} {v:.0%}" for k, v in flagged.items())
@@ -82,9 +76,8 @@ class A501(Rule):
         ]
 
     def _cause(self, m, flagged, at_init):
-        alive_at_init = all(at_init.get(k, 0.0) < self.dead_fraction for k in flagged.index)
-        burst = largest_update(m)
-        if alive_at_init and not at_init.empty and burst and burst[0] >= self.burst_ratio:
+        burst = burst_after_healthy_init(m, flagged, at_init, self.dead_fraction, self.burst_ratio)
+        if burst:
             why = (
                 f"; they were alive at init and died after the update at step {burst[1]} "
                 f"moved the weights by {burst[0]:.3g}x their size"

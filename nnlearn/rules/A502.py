@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
-from nnlearn.rules.evidence import largest_update, layer_medians
+from nnlearn.rules.evidence import burst_after_healthy_init, flagged_layers
 
 
 @dataclass
@@ -53,20 +53,15 @@ class A502(Rule):
     burst_ratio: float = 1.0
 
     def evaluate(self, m):
-        saturated = layer_medians(m, "saturated_frac")
-        flagged = saturated[saturated >= self.saturated_fraction]
+        flagged, at_init, evidence = flagged_layers(m, "saturated_frac", self.saturated_fraction)
         if flagged.empty:
             return []
-        at_init = layer_medians(m, "saturated_frac", "init")
         worst = str(flagged.idxmax())
-        evidence = {
-            "layers": {str(k): float(v) for k, v in flagged.items()},
-            "at_init": {str(k): float(at_init[k]) for k in flagged.index if k in at_init.index},
-        }
         cause, why = None, ""
-        burst = largest_update(m)
-        calm_at_init = all(at_init.get(k, 0.0) < self.saturated_fraction for k in flagged.index)
-        if calm_at_init and not at_init.empty and burst and burst[0] >= self.burst_ratio:
+        burst = burst_after_healthy_init(
+            m, flagged, at_init, self.saturated_fraction, self.burst_ratio
+        )
+        if burst:
             cause = Cause.LR_TOO_HIGH
             why = f" after the update at step {burst[1]} moved the weights by {burst[0]:.3g}x"
         return [

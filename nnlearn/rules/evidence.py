@@ -84,3 +84,26 @@ def layer_medians(m: Measurements, name: str, run: str = "main") -> pd.Series:
     if len(later) >= 2:
         t = later
     return t.median(axis=0, skipna=True).dropna()
+
+
+def flagged_layers(m: Measurements, name: str, threshold: float):
+    """Layers whose `layer_medians` of `name` reach `threshold`, the same quantity at init, and
+    the evidence dict both show (A501 dead units, A502 saturation)."""
+    values = layer_medians(m, name)
+    flagged = values[values >= threshold]
+    at_init = layer_medians(m, name, "init")
+    evidence = {
+        "layers": {str(k): float(v) for k, v in flagged.items()},
+        "at_init": {str(k): float(at_init[k]) for k in flagged.index if k in at_init.index},
+    }
+    return flagged, at_init, evidence
+
+
+def burst_after_healthy_init(
+    m: Measurements, flagged, at_init, threshold: float, burst_ratio: float
+) -> tuple[float, int] | None:
+    """(ratio, step) of the update that broke layers which were below `threshold` at init, when
+    that update moved the weights by `burst_ratio` of their size or more; else None."""
+    healthy = not at_init.empty and all(at_init.get(k, 0.0) < threshold for k in flagged.index)
+    burst = largest_update(m)
+    return burst if healthy and burst and burst[0] >= burst_ratio else None
