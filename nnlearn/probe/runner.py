@@ -132,21 +132,22 @@ def _run_probe(
     progress.phase("building model")
     seed_everything(spec.seed)
     model = build_model(spec, bundle, spec_path).to(device)
-    if device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
+    n_parameters = sum(p.numel() for p in model.parameters())
+    if device.type == "cpu" and n_parameters < SMALL_MODEL_PARAMETERS:
         import torch
 
         torch.set_num_threads(1)
     initial_model = copy.deepcopy(model)
     loss_fn = build_loss(spec, bundle.task, spec_path)
     # issue 4: one forward pass checks model, loss and data together before anything trains; a
-    # fatal setup (labels beyond the outputs, NaN in the batch, nothing trainable) skips training
+    # fatal setup (labels beyond the outputs, a loss that cannot run, nothing trainable) skips training
     facts["setup"] = check_setup(model, loss_fn, bundle, device, facts["data"], seed=spec.seed)
     fatal = facts["setup"].get("fatal")
     optimizer = None if fatal else build_optimizer(spec, model, spec_path)
     facts["model"] = {
         "class": type(model).__name__,
-        "n_parameters": sum(p.numel() for p in model.parameters()),
-        "n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "n_parameters": n_parameters,
+        "n_trainable": facts["setup"]["n_trainable"],
         "loss": loss_fn.name,
         "optimizer": type(optimizer).__name__ if optimizer is not None else "not built",
     }

@@ -126,7 +126,7 @@ def _too_few_parameters(m, batch: dict) -> bool:
     """Fewer trainable parameters than the 2n + d with which a two-layer ReLU network can fit
     any labels of n samples in d dimensions (Zhang et al. 2017, Theorem 1): only then is
     failing to memorise the batch a matter of size."""
-    n_params = m.fact("model.n_trainable") or m.fact("init.n_trainable")
+    n_params = m.fact("model.n_trainable")
     shape = m.fact("data.input_shape") or []
     if not isinstance(n_params, int) or not batch.get("batch_size"):
         return False

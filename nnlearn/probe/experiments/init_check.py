@@ -49,8 +49,6 @@ def run(ctx) -> dict[str, Any]:
         "params_zero_grad": [
             n for n, p in trainable if p.grad is not None and not bool(p.grad.any())
         ],
-        "n_parameters": sum(p.numel() for p in model.parameters()),
-        "n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
 
 
