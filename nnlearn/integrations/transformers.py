@@ -99,6 +99,12 @@ class NnlearnCallback(TrainerCallback):
         val = getattr(eval_loader, "dataset", None)
         if train is None:
             return
+        if _yields_mappings(train):
+            self.probe.notes.append(
+                "data not audited: the dataset's items are mappings (input_ids, labels, ...); "
+                "the data audits read (x, y) pairs"
+            )
+            return
         try:
             self.probe.audit(train, val)
         except Exception as exc:  # mapping items (input_ids, labels) the audits cannot read yet
@@ -147,3 +153,10 @@ class NnlearnCallback(TrainerCallback):
             self._hook.remove()
             self._hook = None
         self.result = self.output.finish(self.probe)
+
+
+def _yields_mappings(dataset) -> bool:
+    try:
+        return len(dataset) > 0 and isinstance(dataset[0], Mapping)
+    except Exception:
+        return False
