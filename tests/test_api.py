@@ -37,7 +37,18 @@ def data(n: int = 256, seed: int = 0):
     return x, (x[:, 0] + x[:, 1] > 0).long()
 
 
-def loop(make_model, *, use_probe, lr=0.1, opt="sgd", epochs=4, batch=32, accumulate=1, val=True):
+def loop(
+    make_model,
+    *,
+    use_probe,
+    lr=0.1,
+    opt="sgd",
+    epochs=4,
+    batch=32,
+    accumulate=1,
+    val=True,
+    audit=False,
+):
     """The same loop with and without the probe; returns (losses, probe or None)."""
     torch.manual_seed(0)
     x, y = data()
@@ -47,6 +58,8 @@ def loop(make_model, *, use_probe, lr=0.1, opt="sgd", epochs=4, batch=32, accumu
     losses = []
     probe = nnlearn.Probe(model, optim, name="loop") if use_probe else None
     with probe or contextlib.nullcontext():
+        if probe and audit:
+            probe.audit((x, y), (xv, yv))  # reads the data without drawing random numbers
         for _ in range(epochs):
             order = torch.randperm(len(x))
             for i, start in enumerate(range(0, len(x), batch)):
@@ -72,7 +85,7 @@ def loop(make_model, *, use_probe, lr=0.1, opt="sgd", epochs=4, batch=32, accumu
 @pytest.mark.slow
 def test_ten_sigmoid_layers_same_losses_and_a_gradient_cause_first():
     plain, _ = loop(sigmoid_net, use_probe=False)
-    probed, probe = loop(sigmoid_net, use_probe=True)
+    probed, probe = loop(sigmoid_net, use_probe=True, audit=True)
     assert probed == plain  # the probe never changes the training
     result = probe.result
     assert result.verdict == "unhealthy"
@@ -209,3 +222,11 @@ def test_import_nnlearn_stays_torch_free_and_probe_is_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
     assert nnlearn.Probe.__module__ == "nnlearn.api"
+
+
+def test_a_nan_loss_is_a_finding_not_a_crash():
+    _, probe = loop(relu_net, use_probe=True, lr=1e6, epochs=3)
+    result = probe.result
+    assert result.measurements.fact("run.stopped") == "nonfinite"
+    assert "L101" in [f.rule for f in result.findings]
+    assert result.exit_code() == 1
