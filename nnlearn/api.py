@@ -234,8 +234,11 @@ class Probe:
         from nnlearn.data import _as_dataset, _describe
 
         train = _as_dataset(train_data, "train_data", None)
-        if val_data is None:
-            val = torch.utils.data.Subset(train, [])
+        if val_data is None:  # no validation split: an empty one of the same shapes
+            x, y = (torch.as_tensor(t) for t in train[0][:2])
+            val = torch.utils.data.TensorDataset(
+                x.new_empty((0, *x.shape)), y.new_empty((0, *y.shape))
+            )
         else:
             val = _as_dataset(val_data, "val_data", None)
         bundle = _describe(train, val, "auto", None, f"probe.audit:{type(train_data).__name__}")

@@ -230,3 +230,10 @@ def test_a_nan_loss_is_a_finding_not_a_crash():
     assert result.measurements.fact("run.stopped") == "nonfinite"
     assert "L101" in [f.rule for f in result.findings]
     assert result.exit_code() == 1
+
+
+def test_audit_without_a_validation_split():
+    model = relu_net()
+    with nnlearn.Probe(model, torch.optim.SGD(model.parameters(), lr=0.1)) as probe:
+        facts = probe.audit(data(64))
+    assert facts["n_train"] == 64 and facts["n_val"] == 0

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 from torch.utils.data import Dataset
 
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("accelerate")
+# imported while the suite is collected: spec tests later put configs/examples on sys.path, whose
+# datasets.py would pass for Hugging Face's `datasets` when the Trainer first looks for it
+importlib.import_module("transformers.trainer")
 
 from nnlearn.integrations.transformers import NnlearnCallback  # noqa: E402
 
