@@ -33,7 +33,14 @@ from nnlearn.monitor import Monitor
 
 # the names a user's metrics are recorded under, where nnlearn's rules read them by another
 # name (`train_acc` is the training accuracy the report shows beside the validation one)
-_METRIC_NAMES = {"train_acc": "train_eval_acc", "acc": "train_eval_acc"}
+_METRIC_NAMES = {
+    "train_acc": "train_eval_acc",
+    "train_accuracy": "train_eval_acc",
+    "acc": "train_eval_acc",
+    "val_accuracy": "val_acc",
+}
+# keywords that are the training loss of the step
+_LOSS_NAMES = ("loss", "train_loss")
 # what the run table says about the loss, which the probe never sees being built
 DEFAULT_LOSS_LABEL = "loss logged by your loop"
 
@@ -222,7 +229,7 @@ class Probe:
             if value is None:
                 continue
             number = _number(value, key)
-            if key == "loss":
+            if key in _LOSS_NAMES:
                 self._losses.setdefault(int(step), []).append(number)
             else:
                 self._metrics[(_METRIC_NAMES.get(key, key), int(step))] = number

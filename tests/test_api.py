@@ -210,6 +210,24 @@ def test_audit_adds_the_data_rules():
     assert "D301" in [f.rule for f in probe.result.findings]
 
 
+def test_log_takes_the_usual_spellings():
+    model = relu_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = data(32)
+    with nnlearn.Probe(model, opt) as probe:
+        for _ in range(2):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            probe.log(train_loss=loss.item())
+        probe.log(val_loss=0.5, val_accuracy=0.75, train_accuracy=0.8, grad_scale=2.0)
+    m = probe.result.measurements
+    assert list(m.series("train_loss").index) == [0, 1]
+    assert m.series("val_acc").tolist() == [0.75] and m.series("train_eval_acc").tolist() == [0.8]
+    assert m.series("grad_scale").tolist() == [2.0]  # any other metric under its own name
+
+
 def test_log_rejects_what_is_not_a_number():
     model = relu_net()
     with nnlearn.Probe(model, torch.optim.SGD(model.parameters(), lr=0.1)) as probe:
