@@ -76,6 +76,7 @@ class _Adapter:
         self._steps_before = 0
 
     def on_train_start(self, trainer, pl_module) -> None:
+        self.result = None  # a second fit is a new run
         if not trainer.optimizers:
             return
         planned = trainer.estimated_stepping_batches

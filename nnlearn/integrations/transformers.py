@@ -75,6 +75,7 @@ class NnlearnCallback(TrainerCallback):
         self._hook = None
 
     def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
+        self.result, self._losses, self._seen_model_loss, self._flushed = None, [], False, 0
         if model is None or optimizer is None:
             return
         self.probe = Probe(
