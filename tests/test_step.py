@@ -415,3 +415,17 @@ def test_lr_range_on_a_tiny_adam_transformer_suggests_a_rate_it_confirmed(stepco
     else:
         assert 1e-5 <= lr <= 0.1 and sweep["confirmation"]["confirmed"] is True
     assert "E902" not in {f.rule for f in result.findings}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["step_train_step", "step_hf_own_loss"])
+def test_contract_examples_are_healthy(tmp_path, name):
+    """The README's examples: a user train_step with a cosine schedule on mapping batches, and
+    a Hugging Face model on its own loss with transformers' schedule (which ends at lr 0: not
+    'parameters never updated')."""
+    from conftest import EXAMPLES
+
+    result = probe(EXAMPLES / f"{name}.yaml", tmp_path)
+    assert result.verdict == "healthy", [(f.rule, f.message) for f in result.findings]
+    assert result.measurements.facts["run"]["stopped"] == "completed"
+    assert float(result.measurements.series("val_acc").iloc[-1]) > 0.9

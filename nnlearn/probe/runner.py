@@ -282,7 +282,7 @@ def main_run_phase(state: ProbeState) -> None:
     }
     if result.steps_done:  # issue 4: parameters the optimizer never moved
         state.facts["setup"]["updates"] = parameter_updates(
-            state.initial_model, state.model, state.optimizer
+            state.initial_model, state.model, state.optimizer, result.lr_peaks
         )
     state.seconds_per_step = result.duration_s / max(result.steps_done, 1)
     if result.stopped == "budget":
