@@ -213,7 +213,7 @@ def build_phase(state: ProbeState) -> None:
     if state.step.user_step is not None:
         loss_name = f"train_step {state.step.name}"
     elif state.step.used_model_loss:
-        loss_name = f"the model's own loss ({type(model).__name__}.loss)"
+        loss_name = "the model's own loss"
     state.facts["model"] = {
         "class": type(model).__name__,
         "n_parameters": n_parameters,
