@@ -430,3 +430,23 @@ def test_contract_examples_are_healthy(tmp_path, name):
     assert result.verdict == "healthy", [(f.rule, f.message) for f in result.findings]
     assert result.measurements.facts["run"]["stopped"] == "completed"
     assert float(result.measurements.series("val_acc").iloc[-1]) > 0.9
+
+
+def test_samples_without_targets_are_a_spec_error(stepcode):
+    from nnlearn.errors import SpecError
+
+    spec = write(stepcode, "data: {_target_: stepcode.features_only}\nmodel: {}\n")
+    with pytest.raises(SpecError, match="hold no targets"):
+        build_data(load_spec(spec), str(spec))
+
+
+def test_validate_checks_train_step_and_scheduler_keys(stepcode):
+    from nnlearn.errors import SpecError
+    from nnlearn.spec.check import check_spec
+
+    spec = write(
+        stepcode,
+        "data: {}\nmodel: {}\ntrain_step: {_target_: stepcode.counting_step, scal: 2}\n",
+    )
+    with pytest.raises(SpecError, match="did you mean 'scale'"):
+        check_spec(load_spec(spec), str(spec))
