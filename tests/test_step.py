@@ -450,3 +450,19 @@ def test_validate_checks_train_step_and_scheduler_keys(stepcode):
     )
     with pytest.raises(SpecError, match="did you mean 'scale'"):
         check_spec(load_spec(spec), str(spec))
+
+
+@pytest.mark.slow
+def test_token_classification_probe_is_scored_per_token(stepcode):
+    spec = write(
+        stepcode,
+        "data: {_target_: stepcode.token_tags}\nmodel: {_target_: stepcode.Tagger}\n"
+        "optimizer: {lr: 0.03}\n" + FAST % "init_check, baseline",
+    )
+    result = probe(spec, stepcode / "run")
+    facts = result.measurements.facts
+    assert facts["data"]["task"] == "token_classification" and facts["data"]["n_classes"] == 13
+    # three tags in equal shares over the counted positions: ln 3, the -100 padding left out
+    assert facts["init"]["chance_loss"] == pytest.approx(math.log(3), rel=0.05)
+    assert float(result.measurements.series("val_acc").iloc[-1]) > 0.9
+    assert result.experiments["baseline"]["val_acc"] == pytest.approx(1 / 3, abs=0.1)
