@@ -170,6 +170,13 @@ class Step:
                 pred, target = pred[:, :-1], target[:, 1:]  # Hugging Face's causal-LM shift
         if target is not None and pred.dim() >= 3 and tuple(pred.shape[:-1]) == tuple(target.shape):
             pred, target = pred.reshape(-1, pred.shape[-1]), target.reshape(-1)
+        elif (
+            target is not None
+            and pred.dim() == 2
+            and target.dim() >= 2
+            and pred.shape[0] == target.numel()
+        ):
+            target = target.reshape(-1)  # the model flattened its positions already
         return pred, target
 
     # -- the user's train_step -----------------------------------------------------------------
