@@ -44,6 +44,10 @@ class LogFormat(str, Enum):
 JsonPath = Annotated[Path | None, typer.Option("--json", help="write the findings JSON")]
 FailOnOption = Annotated[FailOn, typer.Option(help="lowest severity that makes the exit code 1")]
 Quiet = Annotated[bool, typer.Option(help="print only the verdict line")]
+TensorBoardDir = Annotated[
+    Path | None,
+    typer.Option(help="write the measured series and findings as TensorBoard event files here"),
+]
 
 
 def _fail(exc: NnlearnError) -> None:
@@ -83,6 +87,7 @@ def probe(
     junit: Annotated[
         Path | None, typer.Option(help="write JUnit XML for CI (one test case per rule)")
     ] = None,
+    tensorboard: TensorBoardDir = None,
     format: Annotated[Format, typer.Option(help="what goes to stdout")] = Format.rich,
     fail_on: FailOnOption = FailOn.error,
     quiet: Quiet = False,
@@ -103,6 +108,7 @@ def probe(
             quiet,
             markdown,
             junit,
+            tensorboard,
         )
     except NnlearnError as exc:
         if junit and exc.exit_code == ExitCode.PROBE_FAILED:
@@ -116,7 +122,7 @@ def probe(
 
 
 def _probe(
-    spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on, quiet, md, junit
+    spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on, quiet, md, junit, tb
 ):
     from nnlearn.spec import load_spec, parse_overrides
 
@@ -130,6 +136,10 @@ def _probe(
         if value is not None:
             overrides.append((key, value))
     spec = load_spec(spec_file, overrides)
+    if tb:
+        from nnlearn.report.tensorboard import require_tensorboard
+
+        require_tensorboard()  # before training, not after it
 
     from rich.console import Console
 
@@ -153,6 +163,10 @@ def _probe(
         exc.likely_cause = hint_text(likely_causes(spec, str(spec_file)))
         raise
     code = exit_code_for(result.findings, fail_on)
+    if tb:
+        from nnlearn.report.tensorboard import write_tensorboard
+
+        result.artifacts["tensorboard"] = str(write_tensorboard(result, tb))
     data, markdown = write_reports(result, fail_on, code, markdown_path=md, junit_path=junit)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
