@@ -38,6 +38,30 @@ def parse_yaml(text: str, file: str | None = None) -> Any:
         raise SpecError(file, [("", f"{where}not valid YAML ({problem})")]) from None
 
 
+def key_lines(text: str) -> dict[str, int]:
+    """Dotted key path -> 1-based line of the key, from a walk over the YAML nodes (each node
+    once: an alias is not walked again). {} when the text does not compose."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError:
+        return {}
+    out: dict[str, int] = {}
+    seen: set[int] = set()
+    stack = [("", root)]
+    while stack:
+        prefix, node = stack.pop()
+        if not isinstance(node, yaml.MappingNode) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue
+            path = f"{prefix}.{key.value}" if prefix else str(key.value)
+            out.setdefault(path, key.start_mark.line + 1)
+            stack.append((path, value))
+    return out
+
+
 def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
     """`a.b=value` strings -> (path, YAML-typed value)."""
     out = []
@@ -80,6 +104,7 @@ def load_spec(path: str | Path, overrides: list[tuple[str, Any]] | None = None) 
     raw = apply_overrides(raw, overrides or [])
     spec = validate_mapping(raw, str(path))
     spec._base_dir = path.resolve().parent
+    spec._key_lines = key_lines(text)
     if spec.data.path and spec.data.factory is None:
         spec.data.path = str((spec._base_dir / spec.data.path).resolve())
     check_rule_settings(spec, str(path))

@@ -143,6 +143,12 @@ class Spec(Section):
 
     # the spec file's folder: relative paths and `_target_` modules resolve against it
     _base_dir: Path | None = PrivateAttr(default=None)
+    # dotted key path -> 1-based line in the spec file (GitHub annotations point at it)
+    _key_lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def key_lines(self) -> dict[str, int]:
+        return self._key_lines
 
     def to_mapping(self) -> dict:
         """The resolved spec as the YAML mapping that loads back to it (`_target_` sections
