@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from nnlearn.errors import ExitCode, NnlearnError, ProbeFailed
+from nnlearn.errors import ExitCode, InputError, NnlearnError, ProbeFailed
 
 app = typer.Typer(
     name="nnlearn",
@@ -20,7 +20,28 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from nnlearn import __version__
+
+        typer.echo(f"nnlearn {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_print_version, is_eager=True, help="print the version"
+        ),
+    ] = False,
+) -> None:
+    """Why is my neural network not learning? Probe a training run and diagnose it."""
 
 
 class FailOn(str, Enum):
@@ -144,7 +165,6 @@ def _probe(
     from rich.console import Console
 
     from nnlearn.probe.runner import default_run_dir, run_probe
-    from nnlearn.report import github
     from nnlearn.report.artifacts import write_reports
     from nnlearn.report.json_report import dumps
     from nnlearn.report.progress import RichProgress
@@ -171,13 +191,8 @@ def _probe(
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(dumps(data) + "\n")
-    if github.in_github_actions():
-        # workflow commands are read from stdout; keep stdout clean when it carries a document
-        stream = sys.stdout if fmt == Format.rich else sys.stderr
-        for line in github.annotations(result.findings, str(spec_file)):
-            stream.write(line + "\n")
-        stream.flush()
-        github.append_step_summary(markdown)
+    # workflow commands are read from stdout; keep stdout clean when it carries a document
+    _github(result.findings, str(spec_file), markdown, spec.key_lines, fmt != Format.rich)
     if fmt == Format.json:
         sys.stdout.write(dumps(data) + "\n")
     elif fmt == Format.markdown:
@@ -198,7 +213,24 @@ def check(
             "Hugging Face trainer_state.json"
         ),
     ],
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="COLUMN=quantity: read a column as train_loss, val_loss, val_acc, "
+            "train_eval_loss, train_eval_acc, grad_norm or step (repeatable)",
+        ),
+    ] = None,
+    classes: Annotated[
+        int | None,
+        typer.Option(help="number of classes: the chance-level loss is ln(classes)"),
+    ] = None,
     json_path: JsonPath = None,
+    markdown: Annotated[Path | None, typer.Option(help="write the Markdown report")] = None,
+    junit: Annotated[
+        Path | None, typer.Option(help="write JUnit XML for CI (one test case per rule)")
+    ] = None,
+    tensorboard: TensorBoardDir = None,
     format: Annotated[LogFormat, typer.Option(help="what goes to stdout")] = LogFormat.rich,
     fail_on: FailOnOption = FailOn.error,
     quiet: Quiet = False,
@@ -206,20 +238,66 @@ def check(
     """Run the loss-curve rules on an existing training log (no training, no torch)."""
     from rich.console import Console
 
-    from nnlearn.report.check import check_log, render_check
+    from nnlearn.report.check import check_markdown, render_check, report_dict, run_check
     from nnlearn.report.json_report import dumps
 
     try:
-        report, findings = check_log(metrics, fail_on.value)
+        mapping = _column_map(map_ or [])
+        if tensorboard:
+            from nnlearn.report.tensorboard import require_tensorboard
+
+            require_tensorboard()
+        result = run_check(metrics, mapping=mapping, classes=classes)
+        if tensorboard:
+            from nnlearn.report.tensorboard import write_tensorboard
+
+            result.artifacts["tensorboard"] = str(write_tensorboard(result, tensorboard))
     except NnlearnError as exc:
         _fail(exc)
-    if json_path:
-        json_path.write_text(dumps(report) + "\n")
+    report = report_dict(result, fail_on.value)
+    code = report["exit_code"]
+    text = check_markdown(result, fail_on.value, code)
+    for path, content in ((json_path, lambda: dumps(report) + "\n"), (markdown, lambda: text)):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content())
+    if junit:
+        from nnlearn.report.junit import junit_xml
+
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(junit_xml(result, fail_on.value))
+    _github(result.findings, str(metrics), text, None, format != LogFormat.rich)
     if format == LogFormat.json:
         sys.stdout.write(dumps(report) + "\n")
     else:
-        render_check(report, findings, Console(highlight=False), quiet=quiet)
-    raise typer.Exit(report["exit_code"])
+        render_check(report, result.findings, Console(highlight=False), quiet=quiet)
+    raise typer.Exit(code)
+
+
+def _column_map(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        column, sep, quantity = item.partition("=")
+        if not sep or not column.strip() or not quantity.strip():
+            raise InputError(
+                f"--map {item!r}: expected COLUMN=quantity, e.g. --map loss=train_loss"
+            )
+        out[column.strip()] = quantity.strip()
+    return out
+
+
+def _github(findings, path: str, markdown: str, lines, document_on_stdout: bool) -> None:
+    """Under GitHub Actions: annotations (on stderr when stdout carries a document) and the
+    step summary."""
+    from nnlearn.report import github
+
+    if not github.in_github_actions():
+        return
+    stream = sys.stderr if document_on_stdout else sys.stdout
+    for line in github.annotations(findings, path, lines):
+        stream.write(line + "\n")
+    stream.flush()
+    github.append_step_summary(markdown)
 
 
 @app.command()

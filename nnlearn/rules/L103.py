@@ -26,6 +26,11 @@ class L103(Rule):
         Initial, best and final smoothed loss, the step of the worst value.
         Thresholds: 5x the best (torch-lr-finder's `diverge_th`), 1.5x the start (measured: the
         quickstart with lr 50 ends more than 10x above its start, healthy runs end below).
+        A training log (`nnlearn check`) may begin after the blow-up (Lightning at lr 50 logs
+        4e6 at step 4): when its chance-level loss is known (`--classes`, a Hugging Face
+        config.json) and the first logged losses exceed 1.5x chance, the run is judged
+        against chance (measured: a tiny BERT at lr 1.0 starts at 9.8x chance and ends at
+        2.4x; at lr 1e-3 it starts at chance).
 
     Example:
         `configs/quickstart.yaml` with `--set optimizer.lr=50`.
@@ -51,11 +56,23 @@ class L103(Rule):
 
     def evaluate(self, m):
         loss = finite(m.series("train_loss"))
-        if len(loss) < self.min_steps:
-            return []
+        from_log = m.fact("run.source") == "log"
+        # a log's row stands for its logging interval: 20 steps logged every 5 are 20 steps;
+        # the start and end windows (5 rows each) must not overlap
+        enough = len(loss) >= self.min_steps or (
+            from_log and len(loss) >= 10 and int(loss.index[-1]) + 1 >= self.min_steps
+        )
+        if not enough:
+            return self.no_evidence(f"{len(loss)} finite training losses, {self.min_steps} needed")
         s = smooth(loss)
         w = window(loss, 0.1, 5)
         start = float(loss.iloc[:w].mean())
+        chance = m.fact("init.chance_loss")
+        blown_at_first_log = (
+            from_log and isinstance(chance, (int, float)) and start > self.end_factor * chance
+        )
+        if blown_at_first_log:  # the log begins after the blow-up: chance is where it started
+            start = float(chance)
         final = float(s.iloc[-w:].mean())
         best_so_far = np.minimum.accumulate(s.to_numpy())
         ratio = s.to_numpy() / np.maximum(best_so_far, 1e-12)
@@ -67,7 +84,18 @@ class L103(Rule):
             "worst_step": int(s.index[worst]),
             "worst_over_best": float(ratio[worst]),
         }
-        if final > self.end_factor * start and start > 0:
+        # the raw tail: the smoothed one still carries the blow-up of the first rows
+        tail = float(loss.iloc[-w:].mean())
+        if blown_at_first_log and tail > self.end_factor * start:
+            evidence.update(
+                chance_loss=start, first_logged_loss=float(loss.iloc[0]), final_loss=tail
+            )
+            msg = (
+                f"training loss was already {float(loss.iloc[0]):.4g} at the first logged step "
+                f"{int(loss.index[0])}, {float(loss.iloc[0]) / start:.3g}x the chance-level loss "
+                f"{start:.4g}, and ends at {tail:.4g} ({tail / start:.1f}x chance)"
+            )
+        elif final > self.end_factor * start and start > 0:
             msg = f"training loss rose from {start:.4g} to {final:.4g} ({final / start:.1f}x its start)"
         elif ratio[worst] > self.diverge_factor and s.iloc[worst] > start:
             # a spike above where training started, not noise on a loss near zero
