@@ -62,6 +62,38 @@ def key_lines(text: str) -> dict[str, int]:
     return out
 
 
+def resolve_interpolations(raw: dict, file: str | None) -> dict:
+    """`${a.b}` anywhere in the spec resolved by OmegaConf (Hydra's resolution), against the
+    whole spec, free values under `vars:`. OmegaConf is imported only when a `${` occurs.
+    A reference that does not resolve is a spec error naming the field that holds it."""
+    if not _has_interpolation(raw):
+        return raw
+    try:
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+    except ImportError:
+        raise SpecError(
+            file, [("", '`${...}` interpolation needs omegaconf: pip install "nnlearn[hydra]"')]
+        ) from None
+    try:
+        config = OmegaConf.create(raw)
+        return OmegaConf.to_container(config, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        where = getattr(exc, "full_key", None) or ""
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpecError(file, [(str(where), f"interpolation: {message}")]) from None
+
+
+def _has_interpolation(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_has_interpolation(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_interpolation(v) for v in value)
+    return False
+
+
 def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
     """`a.b=value` strings -> (path, YAML-typed value)."""
     out = []
@@ -102,6 +134,7 @@ def load_spec(path: str | Path, overrides: list[tuple[str, Any]] | None = None) 
         )
     raw.setdefault("name", path.stem)
     raw = apply_overrides(raw, overrides or [])
+    raw = resolve_interpolations(raw, str(path))
     spec = validate_mapping(raw, str(path))
     spec._base_dir = path.resolve().parent
     spec._key_lines = key_lines(text)

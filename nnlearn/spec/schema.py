@@ -140,6 +140,8 @@ class Spec(Section):
     loss: Literal[LOSSES] | LossSpec = "auto"  # type: ignore[valid-type]
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
     probe: ProbeSpec = Field(default_factory=ProbeSpec)
+    # free values for `${vars.x}` interpolation (resolved when the spec is loaded)
+    vars: dict[str, Any] = Field(default_factory=dict)
 
     # the spec file's folder: relative paths and `_target_` modules resolve against it
     _base_dir: Path | None = PrivateAttr(default=None)
