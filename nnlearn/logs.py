@@ -88,6 +88,9 @@ def read_log(
         m, used = Measurements(records, facts), {"*": "nnlearn metrics table"}
     else:
         m, used = _from_records(records, path, mapping or {})
+        if _is_trainer_state(path) and m.fact("run.steps_done"):
+            # Hugging Face counts steps done (global_step 60 after 60 steps), not from 0
+            m.facts["run"]["steps_done"] -= 1
     chance, source = _chance_loss(path, classes)
     if chance is not None and m.fact("init.chance_loss") is None:
         m.facts.setdefault("init", {})["chance_loss"] = chance
@@ -134,6 +137,16 @@ def _read_records(path: Path) -> list[dict] | pd.DataFrame:
     raise InputError(
         f"{path}: unknown log format {suffix!r} (csv, tsv, jsonl, parquet, trainer_state.json)"
     )
+
+
+def _is_trainer_state(path: Path) -> bool:
+    if path.suffix.lower() != ".json":
+        return False
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "log_history" in data
 
 
 def _null(value, suffix: str) -> bool:

@@ -42,7 +42,7 @@ def test_hf_diverged_run_fails_the_gate(copy):
     assert report["exit_code"] == 1 and report["verdict"] == "unhealthy"
     assert causes(report)[0] == "lr_too_high"
     assert report["columns"]["train_loss"] == "loss"  # the per-step rows, not the run summary
-    assert report["steps"] == 61 and report["chance_loss"]["value"] == pytest.approx(0.6931, 1e-3)
+    assert report["steps"] == 60 and report["chance_loss"]["value"] == pytest.approx(0.6931, 1e-3)
     assert "config.json (2 labels)" in report["chance_loss"]["from"]
 
 

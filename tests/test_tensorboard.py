@@ -105,3 +105,19 @@ def test_probe_cli_writes_event_files(tmp_path):
     scalars = set(acc.Tags()["scalars"])
     assert {"train_loss", "val_loss", "val_acc", "grad_norm"} | expected <= scalars
     assert "lr_too_high" in text(acc, "nnlearn/findings")
+
+
+def test_check_exports_a_training_log(tmp_path):
+    from typer.testing import CliRunner
+
+    from nnlearn.cli import app
+    from tests.conftest import ROOT
+
+    log = ROOT / "tests" / "fixtures" / "logs" / "hf_lr1" / "trainer_state.json"
+    res = CliRunner().invoke(app, ["check", str(log), "--tensorboard", str(tmp_path), "--quiet"])
+    assert res.exit_code == 1
+    acc = read_events(tmp_path)
+    assert {"train_loss", "val_loss", "grad_norm", "train_eval_loss"} <= set(acc.Tags()["scalars"])
+    assert [e.step for e in acc.Scalars("val_loss")] == [20, 40, 60]
+    assert "L103" in text(acc, "nnlearn/findings")
+    assert text(acc, "nnlearn/verdict").startswith("**UNHEALTHY** hf_lr1")
