@@ -18,8 +18,9 @@ How a log is read (each point is what a reader of the curves would do by hand):
   logged since the previous evaluation.
 - Steps come from the step column: a run logged every 50 steps for 1000 steps did 1000 steps,
   not 20.
-- The chance-level loss, when the log tells it (`--classes K`, or the `config.json` of the
-  Hugging Face model beside `trainer_state.json` or in its checkpoints), becomes
+- The chance-level loss, when the log tells it (`--classes K`, the `num_classes` a Lightning
+  module saved in the `hparams.yaml` beside `metrics.csv`, or the `config.json` of the Hugging
+  Face model beside `trainer_state.json` or in its checkpoints), becomes
   `init.chance_loss`: a loss already blown up at the first logged row is judged against it.
 """
 
@@ -264,6 +265,10 @@ def _chance_loss(path: Path, classes: int | None) -> tuple[float | None, str]:
         if classes < 2:
             raise InputError(f"--classes {classes}: a classifier has at least 2 classes")
         return math.log(classes), f"--classes {classes}"
+    lightning = _lightning_classes(path)
+    if lightning is not None:
+        k, where = lightning
+        return math.log(k), f"{where} ({k} classes)"
     config = _hf_config(path)
     if config is None:
         return None, ""
@@ -284,6 +289,32 @@ def _chance_loss(path: Path, classes: int | None) -> tuple[float | None, str]:
         if isinstance(vocab, int) and vocab >= 2:
             return math.log(vocab), f"{where} (vocabulary of {vocab})"
     return None, ""
+
+
+CLASS_KEYS = ("num_classes", "n_classes", "num_labels", "classes")
+
+
+def _lightning_classes(path: Path) -> tuple[int, str] | None:
+    """The number of classes from the hparams.yaml Lightning's CSVLogger writes beside
+    metrics.csv (what the module saved with `save_hyperparameters`), at the top level or one
+    level down."""
+    hparams = path.parent / "hparams.yaml"
+    if path.name != "metrics.csv" or not hparams.is_file():
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(hparams.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    for node in (data, *(v for v in data.values() if isinstance(v, dict))):
+        for key in CLASS_KEYS:
+            value = node.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
+                return value, str(hparams)
+    return None
 
 
 def _hf_config(path: Path) -> tuple[dict, str] | None:

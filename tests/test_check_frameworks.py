@@ -174,3 +174,15 @@ def test_a_fresh_hugging_face_trainer_state(tmp_path):
     assert path == tmp_path / "hf" / "trainer_state.json"
     res = CliRunner().invoke(app, ["check", str(path), "--quiet"])
     assert res.exit_code == 1 and res.stdout.startswith("UNHEALTHY")
+
+
+def test_lightning_hparams_give_the_number_of_classes(tmp_path):
+    import shutil
+
+    shutil.copy(LOGS / "lightning_lr50" / "metrics.csv", tmp_path / "metrics.csv")
+    (tmp_path / "hparams.yaml").write_text("model:\n  num_classes: 3\n  lr: 50.0\n")
+    report = check(tmp_path / "metrics.csv")
+    assert report["chance_loss"]["from"].endswith("hparams.yaml (3 classes)")
+    assert report["exit_code"] == 1 and causes(report)[0] == "lr_too_high"
+    (tmp_path / "hparams.yaml").write_text("{}\n")  # what CSVLogger writes without hparams
+    assert check(tmp_path / "metrics.csv")["verdict"] == "healthy"
