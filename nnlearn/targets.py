@@ -208,9 +208,18 @@ def instantiate_call(fn: Callable, args: tuple, kwargs: dict[str, Any]) -> Any:
     return fn(*args, *extra, **built)
 
 
-def call_user(fn: Callable, what: str, *args: Any, **kwargs: Any) -> Any:
+def call_user(
+    fn: Callable,
+    what: str,
+    args: tuple | list = (),
+    kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Call the user's `fn(*args, **kwargs)`; what it raises becomes a `UserCodeError` (exit 3)
+    naming `what`. The arguments travel as a tuple and a dict, never as keywords of this
+    function, so a user's keyword named `fn` or `what` reaches their callable untouched.
+    Hydra's keys and nested `_target_` blocks among them are built as `instantiate` would."""
     try:
-        return instantiate_call(fn, args, kwargs)
+        return instantiate_call(fn, tuple(args), kwargs or {})
     except Exception as exc:
         # Hydra wraps the user's exception; the user's own frames are in the original
         cause = exc.__cause__ if type(exc).__name__ == "InstantiationException" else None

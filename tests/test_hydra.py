@@ -117,7 +117,7 @@ def test_call_user_builds_like_hydra_instantiate():
     layers, head, extra = call_user(
         build,
         "model",
-        **{
+        kwargs={
             "_args_": [{"_target_": "torch.nn.ReLU"}, 3],
             "head": {"_target_": "torch.nn.Linear", "in_features": 2, "out_features": 1},
             "extra": {"opt": {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.5}},
@@ -127,7 +127,9 @@ def test_call_user_builds_like_hydra_instantiate():
     assert isinstance(layers[0], torch.nn.ReLU) and layers[1] == 3
     assert isinstance(head, torch.nn.Linear) and head.in_features == 2
     assert isinstance(extra, dict) and isinstance(extra["opt"], functools.partial)
-    _, raw, _ = call_user(build, "m", head={"_target_": "torch.nn.ReLU"}, _recursive_=False)
+    _, raw, _ = call_user(
+        build, "m", kwargs={"head": {"_target_": "torch.nn.ReLU"}, "_recursive_": False}
+    )
     assert raw["_target_"] == "torch.nn.ReLU"  # not built: _recursive_ false
 
 
@@ -135,9 +137,9 @@ def test_a_partial_optimizer_gets_the_parameters_and_positional_args_come_after(
     import torch
 
     params = [torch.nn.Parameter(torch.zeros(2))]
-    opt = call_user(torch.optim.SGD, "optimizer", params, _partial_=True, lr=0.25)
+    opt = call_user(torch.optim.SGD, "optimizer", (params,), {"_partial_": True, "lr": 0.25})
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.25
-    opt = call_user(torch.optim.SGD, "optimizer", params, _args_=[0.5])
+    opt = call_user(torch.optim.SGD, "optimizer", (params,), {"_args_": [0.5]})
     assert opt.param_groups[0]["lr"] == 0.5
 
 
@@ -146,7 +148,9 @@ def test_user_code_raising_inside_a_nested_block_keeps_its_own_frames():
 
     with pytest.raises(UserCodeError) as info:
         call_user(
-            lambda body: body, "model._target_ m", body={"_target_": "math.sqrt", "_args_": [-1]}
+            lambda body: body,
+            "model._target_ m",
+            kwargs={"body": {"_target_": "math.sqrt", "_args_": [-1]}},
         )
     assert isinstance(info.value.exc, ValueError) and "math domain error" in info.value.render()
 
