@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,6 +17,15 @@ class L103(Rule):
         and above where it started (torch-lr-finder stops its sweep at 5x the best loss), or
         ending `end_factor` times above where it started.
 
+        In a training log (`nnlearn check`) a row stands for its logging interval: 12 rows
+        logged every 5 steps are a 60-step curve (at least 10 rows, so that the start and end
+        windows do not overlap). A log may also begin after the blow-up (Lightning at lr 50
+        logs 4e6 at step 4): when its chance-level loss is known (`--classes`, Lightning's
+        hparams.yaml, a Hugging Face config.json) and both the first and the last logged
+        losses exceed `end_factor` x chance, the run diverged before the log began (measured:
+        a tiny BERT at lr 1.0 starts at 12x chance and ends at 3.7x; at lr 1e-3 it starts at
+        chance and falls).
+
     Why it matters:
         A loss that climbs while training means each update overshoots: the learning rate is
         too high for the curvature of the loss, or the gradients explode. It ends in a NaN loss
@@ -26,11 +35,6 @@ class L103(Rule):
         Initial, best and final smoothed loss, the step of the worst value.
         Thresholds: 5x the best (torch-lr-finder's `diverge_th`), 1.5x the start (measured: the
         quickstart with lr 50 ends more than 10x above its start, healthy runs end below).
-        A training log (`nnlearn check`) may begin after the blow-up (Lightning at lr 50 logs
-        4e6 at step 4): when its chance-level loss is known (`--classes`, a Hugging Face
-        config.json) and the first logged losses exceed 1.5x chance, the run is judged
-        against chance (measured: a tiny BERT at lr 1.0 starts at 9.8x chance and ends at
-        2.4x; at lr 1e-3 it starts at chance).
 
     Example:
         `configs/quickstart.yaml` with `--set optimizer.lr=50`.
@@ -55,24 +59,47 @@ class L103(Rule):
     min_steps: int = 20
 
     def evaluate(self, m):
+        if m.fact("run.source") == "log":
+            return self._evaluate_log(m)
+        return self._evaluate_curve(m)
+
+    def _evaluate_log(self, m):
         loss = finite(m.series("train_loss"))
-        from_log = m.fact("run.source") == "log"
-        # a log's row stands for its logging interval: 20 steps logged every 5 are 20 steps;
-        # the start and end windows (5 rows each) must not overlap
         enough = len(loss) >= self.min_steps or (
-            from_log and len(loss) >= 10 and int(loss.index[-1]) + 1 >= self.min_steps
+            len(loss) >= 10 and int(loss.index[-1]) + 1 >= self.min_steps
         )
         if not enough:
             return self.no_evidence(f"{len(loss)} finite training losses, {self.min_steps} needed")
+        w = window(loss, 0.1, 5)
+        first, tail = float(loss.iloc[:w].mean()), float(loss.iloc[-w:].mean())
+        chance = m.fact("init.chance_loss")
+        if isinstance(chance, (int, float)) and chance > 0 and first > self.end_factor * chance:
+            if tail > self.end_factor * chance:
+                return [self._blown_before_the_log(loss, chance, first, tail)]
+        return replace(self, min_steps=min(self.min_steps, len(loss)))._evaluate_curve(m)
+
+    def _blown_before_the_log(self, loss, chance: float, first: float, tail: float):
+        head = float(loss.iloc[0])
+        return self.finding(
+            f"training loss was already {head:.4g} at the first logged step "
+            f"{int(loss.index[0])}, {head / chance:.3g}x the chance-level loss {chance:.4g}, "
+            f"and ends at {tail:.4g} ({tail / chance:.1f}x chance)",
+            {
+                "first_logged_loss": head,
+                "first_logged_step": int(loss.index[0]),
+                "start_loss": first,
+                "final_loss": tail,
+                "chance_loss": float(chance),
+            },
+        )
+
+    def _evaluate_curve(self, m):
+        loss = finite(m.series("train_loss"))
+        if len(loss) < self.min_steps:
+            return []
         s = smooth(loss)
         w = window(loss, 0.1, 5)
         start = float(loss.iloc[:w].mean())
-        chance = m.fact("init.chance_loss")
-        blown_at_first_log = (
-            from_log and isinstance(chance, (int, float)) and start > self.end_factor * chance
-        )
-        if blown_at_first_log:  # the log begins after the blow-up: chance is where it started
-            start = float(chance)
         final = float(s.iloc[-w:].mean())
         best_so_far = np.minimum.accumulate(s.to_numpy())
         ratio = s.to_numpy() / np.maximum(best_so_far, 1e-12)
@@ -84,18 +111,7 @@ class L103(Rule):
             "worst_step": int(s.index[worst]),
             "worst_over_best": float(ratio[worst]),
         }
-        # the raw tail: the smoothed one still carries the blow-up of the first rows
-        tail = float(loss.iloc[-w:].mean())
-        if blown_at_first_log and tail > self.end_factor * start:
-            evidence.update(
-                chance_loss=start, first_logged_loss=float(loss.iloc[0]), final_loss=tail
-            )
-            msg = (
-                f"training loss was already {float(loss.iloc[0]):.4g} at the first logged step "
-                f"{int(loss.index[0])}, {float(loss.iloc[0]) / start:.3g}x the chance-level loss "
-                f"{start:.4g}, and ends at {tail:.4g} ({tail / start:.1f}x chance)"
-            )
-        elif final > self.end_factor * start and start > 0:
+        if final > self.end_factor * start and start > 0:
             msg = f"training loss rose from {start:.4g} to {final:.4g} ({final / start:.1f}x its start)"
         elif ratio[worst] > self.diverge_factor and s.iloc[worst] > start:
             # a spike above where training started, not noise on a loss near zero
