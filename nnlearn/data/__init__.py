@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from nnlearn.data.bundle import DataBundle, batches, infinite_batches, sample, tensors_of
-from nnlearn.errors import SpecError, UserCodeError
+from nnlearn.errors import InputError, SpecError, UserCodeError
 from nnlearn.spec.schema import Spec
 
 __all__ = ["DataBundle", "batches", "build_data", "infinite_batches", "sample", "tensors_of"]
@@ -53,13 +53,34 @@ def _synthetic(spec: Spec):
 def _split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int):
     n = len(x)
     order = np.random.default_rng(seed + 1).permutation(n)
-    n_val = max(1, int(round(n * val_fraction)))
+    n_val = _n_val(n, val_fraction)
     xt = torch.tensor(np.asarray(x), dtype=torch.float32)  # a copy: pandas arrays are read-only
     yt = torch.tensor(np.asarray(y))
     if yt.is_floating_point():
         yt = yt.float()
     val_idx, train_idx = torch.as_tensor(order[:n_val]), torch.as_tensor(order[n_val:])
     return TensorDataset(xt[train_idx], yt[train_idx]), TensorDataset(xt[val_idx], yt[val_idx])
+
+
+def _n_val(n: int, val_fraction: float) -> int:
+    """Validation rows: at least one, and at least one row left to train on."""
+    if n < 2:
+        raise InputError(
+            f"the data has {n} sample{'s' if n != 1 else ''}; the probe needs at least 2 "
+            "(one to train on, one to validate)"
+        )
+    return min(max(1, int(round(n * val_fraction))), n - 1)
+
+
+def _check_labels(labels: torch.Tensor, source: str) -> None:
+    from nnlearn.spec.limits import label_problem
+
+    if labels.is_floating_point() or not labels.numel():
+        return
+    field = "data._target_" if source.startswith("user:") else "data.target"
+    problem = label_problem(int(labels.max()), int(torch.unique(labels).numel()), field)
+    if problem:
+        raise InputError(f"{problem[0]}: {problem[1]}")
 
 
 def _user_data(spec: Spec, file: str | None):
@@ -110,7 +131,7 @@ def _as_dataset(obj, field: str, file: str | None) -> Dataset:
 def _split_dataset(ds: Dataset, val_fraction: float, seed: int):
     n = len(ds)  # type: ignore[arg-type]
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1))
-    n_val = max(1, int(round(n * val_fraction)))
+    n_val = _n_val(n, val_fraction)
     pair = tensors_of(ds)
     if pair is not None:
         x, y = pair
@@ -156,6 +177,7 @@ def _describe(train: Dataset, val: Dataset, requested: str, loss: str | None, so
         pair = tensors_of(train)
         labels = pair[1] if pair is not None else finite
         n_classes = max(int(labels.max().item()) + 1 if labels.numel() else 2, 2)
+        _check_labels(labels, source)
     target_shape = tuple(y.shape[1:])
     return DataBundle(
         train=train,

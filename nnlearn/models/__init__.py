@@ -52,7 +52,13 @@ def build_model(spec: Spec, bundle: DataBundle, file: str | None = None) -> nn.M
             )
         model: nn.Module = CNN(bundle.input_shape[0], **common)
     else:
-        model = MLP(fan_in(bundle.input_shape), **common)
+        from nnlearn.spec.limits import model_problem
+
+        widths = [fan_in(bundle.input_shape), *m.hidden, bundle.out_features]
+        problem = model_problem(widths)
+        if problem:
+            raise SpecError(file, [problem])
+        model = MLP(widths[0], **common)
     initialize(model, m.init, m.init_std, m.activation)
     return model
 
