@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from nnlearn.errors import ExitCode, NnlearnError, ProbeFailed
+from nnlearn.errors import ExitCode, NnlearnError
 
 app = typer.Typer(
     name="nnlearn",
@@ -56,8 +56,58 @@ def _fail(exc: NnlearnError) -> None:
     hint = getattr(exc, "likely_cause", "")
     if hint:
         text.append("\n" + hint, style="yellow")
-    Console(stderr=True, highlight=False, soft_wrap=True).print(text)
+    try:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(text)
+    except OSError:  # stderr closed: the exit code still says it
+        pass
     raise typer.Exit(int(exc.exit_code))
+
+
+class _Edge:
+    """What the edge knows while a command runs: the gate's exit code once it is decided
+    (a closed stdout ends with it) and the run folder (an internal error's traceback goes
+    there)."""
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+        self.run_dir: Path | None = None
+
+
+def _at_edge(body, edge: _Edge | None = None, on_error=None):
+    """Run a command's body; every way it can end maps to a documented exit code here, and
+    only here: NnlearnError -> its code; a closed stdout -> the gate's code, quietly; the
+    user's code raising anywhere (SystemExit included) -> 3 with its frames; nnlearn's own
+    bug -> 3, the traceback saved to a file. KeyboardInterrupt goes on to `main` (130)."""
+    import click
+
+    from nnlearn.errors import classify
+
+    edge = edge or _Edge()
+    try:
+        return body(edge)
+    except BrokenPipeError:
+        _silence_stdout()
+        raise typer.Exit(edge.code if edge.code is not None else int(ExitCode.OK)) from None
+    except (click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+        raise
+    except (Exception, SystemExit) as exc:
+        error = classify(exc, str(edge.run_dir) if edge.run_dir else None)
+        if on_error is not None:
+            on_error(error)
+        _fail(error)
+
+
+def _silence_stdout() -> None:
+    """stdout's reader went away (`| head -1`): further writes, and the interpreter's final
+    flush, go to /dev/null instead of raising BrokenPipeError again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 @app.command()
@@ -86,10 +136,25 @@ def probe(
     format: Annotated[Format, typer.Option(help="what goes to stdout")] = Format.rich,
     fail_on: FailOnOption = FailOn.error,
     quiet: Quiet = False,
+    force: Annotated[
+        bool, typer.Option(help="let --out write into a non-empty folder nnlearn did not create")
+    ] = False,
 ) -> None:
     """Run a short instrumented training probe and diagnose it."""
-    try:
-        code = _probe(
+
+    def junit_error(exc: NnlearnError) -> None:
+        if junit and exc.exit_code == ExitCode.PROBE_FAILED:
+            from nnlearn.report.artifacts import write_text
+            from nnlearn.report.junit import error_xml
+
+            message = exc.render() + "\n" + getattr(exc, "likely_cause", "")
+            try:
+                write_text(junit, error_xml(spec.stem, str(spec), message.strip()), "--junit")
+            except NnlearnError:
+                pass
+
+    code = _at_edge(
+        lambda edge: _probe(
             spec,
             device,
             seed,
@@ -103,21 +168,32 @@ def probe(
             quiet,
             markdown,
             junit,
-        )
-    except NnlearnError as exc:
-        if junit and exc.exit_code == ExitCode.PROBE_FAILED:
-            from nnlearn.report.junit import error_xml
-
-            junit.parent.mkdir(parents=True, exist_ok=True)
-            message = exc.render() + "\n" + getattr(exc, "likely_cause", "")
-            junit.write_text(error_xml(spec.stem, str(spec), message.strip()))
-        _fail(exc)
+            force,
+            edge,
+        ),
+        on_error=junit_error,
+    )
     raise typer.Exit(code)
 
 
 def _probe(
-    spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on, quiet, md, junit
+    spec_file,
+    device,
+    seed,
+    steps,
+    budget,
+    sets,
+    out,
+    json_path,
+    fmt,
+    fail_on,
+    quiet,
+    md,
+    junit,
+    force,
+    edge: _Edge,
 ):
+    from nnlearn.errors import ProbeFailed, classify
     from nnlearn.spec import load_spec, parse_overrides
 
     overrides = parse_overrides(sets)
@@ -131,11 +207,26 @@ def _probe(
             overrides.append((key, value))
     spec = load_spec(spec_file, overrides)
 
+    from nnlearn.report.artifacts import (
+        check_output_path,
+        create_run_dir,
+        discard_if_unused,
+        prepare_out_dir,
+        write_reports,
+        write_text,
+    )
+
+    # every path the run will write is checked before anything trains (exit 2 now, not a
+    # traceback after the training)
+    for option, path in (("--json", json_path), ("--markdown", md), ("--junit", junit)):
+        if path is not None:
+            check_output_path(path, option)
+    edge.run_dir = prepare_out_dir(out, force) if out else create_run_dir(spec.name)
+
     from rich.console import Console
 
-    from nnlearn.probe.runner import default_run_dir, run_probe
+    from nnlearn.probe.runner import run_probe
     from nnlearn.report import github
-    from nnlearn.report.artifacts import write_reports
     from nnlearn.report.json_report import dumps
     from nnlearn.report.progress import RichProgress
     from nnlearn.verdict import exit_code_for
@@ -144,19 +235,21 @@ def _probe(
     show = fmt == Format.rich and not quiet and console.is_terminal
     try:
         with RichProgress(console, enabled=show) as progress:
-            result = run_probe(
-                spec, str(spec_file), out_dir=out or default_run_dir(spec.name), progress=progress
-            )
-    except ProbeFailed as exc:
-        from nnlearn.report.crash import hint_text, likely_causes
+            result = run_probe(spec, str(spec_file), out_dir=edge.run_dir, progress=progress)
+    except (Exception, SystemExit) as exc:
+        error = classify(exc, str(edge.run_dir))
+        if isinstance(error, ProbeFailed):
+            from nnlearn.report.crash import hint_text, likely_causes
 
-        exc.likely_cause = hint_text(likely_causes(spec, str(spec_file)))
-        raise
+            error.likely_cause = hint_text(likely_causes(spec, str(spec_file)))
+        elif error.exit_code == ExitCode.USAGE:
+            discard_if_unused(edge.run_dir)
+        raise error from None
     code = exit_code_for(result.findings, fail_on)
+    edge.code = code
     data, markdown = write_reports(result, fail_on, code, markdown_path=md, junit_path=junit)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(dumps(data) + "\n")
+        write_text(json_path, dumps(data) + "\n", "--json")
     if github.in_github_actions():
         # workflow commands are read from stdout; keep stdout clean when it carries a document
         stream = sys.stdout if fmt == Format.rich else sys.stderr
@@ -195,17 +288,22 @@ def check(
     from nnlearn.report.check import check_log, render_check
     from nnlearn.report.json_report import dumps
 
-    try:
+    def body(edge: _Edge) -> int:
+        from nnlearn.report.artifacts import check_output_path, write_text
+
+        if json_path:
+            check_output_path(json_path, "--json")
         report, findings = check_log(metrics, fail_on.value)
-    except NnlearnError as exc:
-        _fail(exc)
-    if json_path:
-        json_path.write_text(dumps(report) + "\n")
-    if format == LogFormat.json:
-        sys.stdout.write(dumps(report) + "\n")
-    else:
-        render_check(report, findings, Console(highlight=False), quiet=quiet)
-    raise typer.Exit(report["exit_code"])
+        edge.code = report["exit_code"]
+        if json_path:
+            write_text(json_path, dumps(report) + "\n", "--json")
+        if format == LogFormat.json:
+            sys.stdout.write(dumps(report) + "\n")
+        else:
+            render_check(report, findings, Console(highlight=False), quiet=quiet)
+        return report["exit_code"]
+
+    raise typer.Exit(_at_edge(body))
 
 
 @app.command()
@@ -214,15 +312,17 @@ def validate(
     set_: Annotated[list[str] | None, typer.Option("--set", help="dotted.key=value")] = None,
 ) -> None:
     """Check a spec (fields, paths, the user's `_target_` signatures) without training."""
-    try:
+
+    def body(edge: _Edge) -> None:
         from nnlearn.spec import load_spec, parse_overrides
         from nnlearn.spec.check import check_spec
 
         loaded = load_spec(spec, parse_overrides(set_ or []))
         summary = check_spec(loaded, str(spec))
-    except NnlearnError as exc:
-        _fail(exc)
-    typer.echo(f"{spec}: valid ({summary})")
+        edge.code = 0
+        typer.echo(f"{spec}: valid ({summary})")
+
+    _at_edge(body)
 
 
 @app.command()
@@ -235,12 +335,18 @@ def init(
     """Write a commented starter spec."""
     from importlib.resources import files
 
-    if path.exists() and not force:
-        _fail(NnlearnError(f"{path} exists; use --force to overwrite it"))
-    text = files("nnlearn.spec").joinpath("starter.yaml").read_text()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    typer.echo(f"wrote {path}; next: nnlearn validate {path} && nnlearn probe {path}")
+    def body(edge: _Edge) -> None:
+        from nnlearn.report.artifacts import write_text
+
+        if path.is_dir():
+            raise NnlearnError(f"{path} is a folder; give the spec file's name")
+        if path.exists() and not force:
+            raise NnlearnError(f"{path} exists; use --force to overwrite it")
+        write_text(path, files("nnlearn.spec").joinpath("starter.yaml").read_text())
+        edge.code = 0
+        typer.echo(f"wrote {path}; next: nnlearn validate {path} && nnlearn probe {path}")
+
+    _at_edge(body)
 
 
 @app.command()
@@ -296,11 +402,22 @@ def version() -> None:
 
 
 def main() -> None:
+    code: int | str | None = 0
     try:
         app()
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+    except SystemExit as exc:
+        code = exc.code
+    except KeyboardInterrupt:  # before the probe's own handler was installed, or after it
+        try:
+            sys.stderr.write("interrupted\n")
+        except OSError:
+            pass
+        code = 130
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        _silence_stdout()
+    sys.exit(code)
 
 
 __all__ = ["ExitCode", "app", "main"]

@@ -81,4 +81,13 @@ def _user_model(spec: Spec, bundle: DataBundle, file: str | None) -> nn.Module:
             file,
             [("model._target_", f"{m.factory} returned {type(model).__name__}, not an nn.Module")],
         )
+    meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if meta:
+        from nnlearn.errors import ProbeFailed
+
+        raise ProbeFailed(
+            f"model._target_ {m.factory} returned a model on the meta device: {len(meta)} "
+            f"tensors have a shape but no data (first: {meta[0]}); build it on a real device, "
+            "or call .to_empty(device=...) and initialise the weights before returning it"
+        )
     return model

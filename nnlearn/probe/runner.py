@@ -311,5 +311,7 @@ def budget_skip(name: str, ctx, seconds_per_step: float, budget_s: float) -> str
 
 
 def default_run_dir(name: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{name}-{stamp}"
+    """A new, unique run folder `runs/<sanitised name>-<time>[-N]`, created atomically."""
+    from nnlearn.report.artifacts import create_run_dir
+
+    return create_run_dir(name)
