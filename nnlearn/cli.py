@@ -91,10 +91,23 @@ def _at_edge(body, edge: _Edge | None = None, on_error=None):
     except (click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
         raise
     except (Exception, SystemExit) as exc:
+        if _broken_pipe(exc):
+            _silence_stdout()
+            raise typer.Exit(edge.code if edge.code is not None else int(ExitCode.OK)) from None
         error = classify(exc, str(edge.run_dir) if edge.run_dir else None)
         if on_error is not None:
             on_error(error)
         _fail(error)
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    """Rich meets a closed stdout by pointing it at /dev/null and raising SystemExit(1)."""
+    import traceback
+
+    if not isinstance(exc, SystemExit):
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and frames[-1].name == "on_broken_pipe"
 
 
 def _silence_stdout() -> None:

@@ -133,7 +133,7 @@ def classify(exc: BaseException, crash_dir: str | None = None) -> NnlearnError:
     else is nnlearn's own bug: exit 3, the traceback saved for the report."""
     if isinstance(exc, NnlearnError):
         return exc
-    if isinstance(exc, SystemExit):
+    if isinstance(exc, SystemExit) and user_frames(exc):
         return UserCodeError("your code", exc)
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return ProbeFailed(
