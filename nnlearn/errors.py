@@ -128,9 +128,9 @@ def user_frames(exc: BaseException) -> bool:
 
 def classify(exc: BaseException, crash_dir: str | None = None) -> NnlearnError:
     """Every exception that reaches the CLI edge as one of the documented outcomes: the
-    user's code (a frame of it in the traceback, or SystemExit, which only user code raises
-    inside a command) is exit 3 with its frames; running out of memory is exit 3; anything
-    else is nnlearn's own bug: exit 3, the traceback saved for the report."""
+    user's code (a frame of it in the traceback, a SystemExit raised from it) is exit 3 with
+    its frames; running out of memory is exit 3; anything else is nnlearn's own bug: exit 3,
+    the traceback saved for the report."""
     if isinstance(exc, NnlearnError):
         return exc
     if isinstance(exc, SystemExit) and user_frames(exc):
