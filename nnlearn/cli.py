@@ -259,6 +259,8 @@ def _probe(
             discard_if_unused(edge.run_dir)
         raise error from None
     code = exit_code_for(result.findings, fail_on)
+    if result.partial is not None and result.partial.exit_code is not None:
+        code = result.partial.exit_code  # 130 after Ctrl-C, 3 when the user's code hung
     edge.code = code
     data, markdown = write_reports(result, fail_on, code, markdown_path=md, junit_path=junit)
     if json_path:
