@@ -169,7 +169,7 @@ def partial_from(stop: Stopped, phase: str) -> Partial:
     the innermost frame, when the user's code was not on the stack)."""
     from nnlearn.errors import is_user_frame
 
-    frames = traceback.extract_tb(stop.__traceback__)
+    frames = [f for f in traceback.extract_tb(stop.__traceback__) if f.filename != __file__]
     user = [f for f in frames if is_user_frame(f.filename)]
     frame = user[-1] if user else (frames[-1] if frames and stop.reason == "budget" else None)
     where = f"{frame.filename}:{frame.lineno} in {frame.name}" if frame else None
