@@ -274,11 +274,22 @@ def _describe(err: dict) -> tuple[str, str]:
 
 
 def _is_union_tag(part: Any) -> bool:
-    # pydantic puts the union member's name in the location ("literal[...]", "LossSpec")
+    # pydantic puts the union member's name in the location ("literal[...]", "LossSpec");
+    # only the schema's own class names count, a user's key `A` or a rule id `G401` stays
     return isinstance(part, str) and (
-        part.startswith(("literal[", "function-"))
-        or (part[:1].isupper() and not part[1:].isdigit())  # a class name, not a rule id
+        part.startswith(("literal[", "function-")) or part in _section_names()
     )
+
+
+def _section_names() -> set[str]:
+    from nnlearn.spec.schema import Section
+
+    names, todo = set(), [Section]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
 
 
 def _dotted(loc: list) -> str:

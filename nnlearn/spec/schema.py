@@ -42,6 +42,7 @@ MAX_STEPS = 10_000_000  # the budget ends any real probe long before
 MAX_BUDGET_S = 86_400.0  # a day: a probe is minutes
 MAX_LAYERS = 1_000
 SEED_LIMIT = 2**32  # numpy's np.random.seed takes 0 <= seed < 2**32
+MAX_HYPERPARAMETER = 1e10
 
 
 class Section(BaseModel):
@@ -127,9 +128,11 @@ class OptimizerSpec(Targetable):
     own_keys: ClassVar[frozenset[str]] = frozenset({"grad_clip"})
 
     name: Literal[OPTIMIZERS] = "adam"  # type: ignore[valid-type]
-    lr: float = Field(0.001, ge=0)
-    momentum: float = Field(0.0, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
+    # at most MAX_HYPERPARAMETER: torch keeps these as float32 inside some optimizers and
+    # raises on overflow; far above any rate worth diagnosing (the lr_too_high example uses 50)
+    lr: float = Field(0.001, ge=0, le=MAX_HYPERPARAMETER)
+    momentum: float = Field(0.0, ge=0, le=MAX_HYPERPARAMETER)
+    weight_decay: float = Field(0.0, ge=0, le=MAX_HYPERPARAMETER)
     grad_clip: float | None = Field(None, gt=0)
 
 
