@@ -255,8 +255,7 @@ def _probe(
             from nnlearn.report.crash import hint_text, likely_causes
 
             error.likely_cause = hint_text(likely_causes(spec, str(spec_file)))
-        elif error.exit_code == ExitCode.USAGE:
-            discard_if_unused(edge.run_dir)
+        discard_if_unused(edge.run_dir)  # a folder holding only the marker says nothing
         raise error from None
     code = exit_code_for(result.findings, fail_on)
     if result.partial is not None and result.partial.exit_code is not None:
