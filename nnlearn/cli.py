@@ -380,11 +380,14 @@ def explain(
 
     from nnlearn.knowledge.render import explain_data, print_explain
 
-    data = explain_data(" ".join(query or []) or None)
-    if json_out:
-        typer.echo(json.dumps(data, indent=2, default=str))
-        return
-    print_explain(data, Console(highlight=False, markup=False))
+    def body(edge: _Edge) -> None:
+        data = explain_data(" ".join(query or []) or None)
+        if json_out:
+            typer.echo(json.dumps(data, indent=2, default=str))
+            return
+        print_explain(data, Console(highlight=False, markup=False))
+
+    _at_edge(body)  # `nnlearn explain | head` ends quietly with 0
 
 
 @app.command()
@@ -398,13 +401,16 @@ def rules(
 
     from nnlearn.knowledge.render import rules_data, rules_table
 
-    rows = rules_data()
-    if json_out:
-        typer.echo(json.dumps(rows, indent=2, default=str))
-        return
-    console = Console(highlight=False, markup=False)
-    console.print(rules_table(rows))
-    console.print("details: nnlearn explain RULE_ID")
+    def body(edge: _Edge) -> None:
+        rows = rules_data()
+        if json_out:
+            typer.echo(json.dumps(rows, indent=2, default=str))
+            return
+        console = Console(highlight=False, markup=False)
+        console.print(rules_table(rows))
+        console.print("details: nnlearn explain RULE_ID")
+
+    _at_edge(body)
 
 
 @app.command()
