@@ -240,7 +240,8 @@ def essential_traceback(exc: BaseException, limit: int = 8) -> str:
 
 
 def _plumbing(filename: str) -> bool:
-    """nnlearn's own frames and torch's Module.__call__ wrappers say nothing to the user."""
-    return filename.startswith(_NNLEARN_DIR) or filename.endswith(
-        os.path.join("torch", "nn", "modules", "module.py")
-    )
+    """nnlearn's own frames, the import machinery's and the installed libraries' (torch's
+    Module.__call__ wrappers) say nothing to the user; where it was raised is kept anyway."""
+    from nnlearn.errors import is_user_frame
+
+    return not is_user_frame(filename)
