@@ -58,7 +58,9 @@ def import_target(dotted: str, field: str, file: str | None, base_dir: Path | No
     for part in attr_path.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(obj) if not n.startswith("_")]
-            hint = difflib.get_close_matches(part, names, n=1)
+            hint = difflib.get_close_matches(part, names, n=1) or [
+                n for n in names if n.lower() == part.lower()
+            ]
             msg = f"{module_name} has no attribute {part!r}"
             raise SpecError(file, [(field, msg + (f"; did you mean '{hint[0]}'?" if hint else ""))])
         obj = getattr(obj, part)

@@ -50,6 +50,7 @@ def test_set_overrides_a_var_before_resolution(tmp_path):
         ("optimizer: {lr: '${vars.nope}'}", "optimizer.lr", "interpolation"),
         ("vars: {name: fast}\noptimizer: {lr: '${vars.name}'}", "optimizer.lr", "number"),
         ("model: {_target_: math.pi}", "model._target_", "not callable"),
+        ("model: {_target_: torch.nn.relu}", "model._target_", "did you mean 'ReLU'"),
         ("model: {_target_: torch.nn.Sequential, _args_: 3}", "model._args_", "must be a list"),
         (
             "model:\n  _target_: torch.nn.Sequential\n  _args_:\n    - {_target_: math.pi}",
