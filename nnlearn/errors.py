@@ -63,3 +63,114 @@ class UserCodeError(ProbeFailed):
         return f"{self.what} raised {type(self.exc).__name__}: {self.exc}\n" + essential_traceback(
             self.exc
         )
+
+
+class OutputError(NnlearnError):
+    """An output path (--out, --json, --markdown, --junit) that cannot be written."""
+
+
+class InternalError(NnlearnError):
+    """nnlearn itself failed: said so plainly, the traceback saved to a file to attach."""
+
+    exit_code = ExitCode.PROBE_FAILED
+
+    def __init__(self, exc: BaseException, saved: str | None):
+        self.exc = exc
+        self.saved = saved
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = (
+            f"the traceback is in {self.saved}"
+            if self.saved
+            else "the traceback could not be saved"
+        )
+        return (
+            f"internal error in nnlearn: {type(self.exc).__name__}: {self.exc}\n"
+            f"This is a bug in nnlearn, not in your code; {where}.\n"
+            "Please report it to the nnlearn maintainers with that file and your spec."
+        )
+
+
+def is_user_frame(filename: str) -> bool:
+    """A frame of the user's own code: not nnlearn's, not the standard library's or an
+    installed package's (torch, numpy, pandas...), not a frozen import machinery frame."""
+    import os
+    import sys
+    import sysconfig
+
+    if not filename or filename.startswith("<"):
+        return False
+    path = os.path.abspath(filename)
+    if path.startswith(_PACKAGE_DIR + os.sep):
+        return False
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            roots.add(sysconfig.get_path(key))
+        except KeyError:
+            pass
+    return not any(r and path.startswith(os.path.abspath(r) + os.sep) for r in roots)
+
+
+def user_frames(exc: BaseException) -> bool:
+    """Did the exception pass through the user's code (raised there or in what it called)?"""
+    import traceback
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if any(is_user_frame(f.filename) for f in traceback.extract_tb(exc.__traceback__)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def classify(exc: BaseException, crash_dir: str | None = None) -> NnlearnError:
+    """Every exception that reaches the CLI edge as one of the documented outcomes: the
+    user's code (a frame of it in the traceback, a SystemExit raised from it) is exit 3 with
+    its frames; running out of memory is exit 3; anything else is nnlearn's own bug: exit 3,
+    the traceback saved for the report."""
+    if isinstance(exc, NnlearnError):
+        return exc
+    if isinstance(exc, SystemExit) and user_frames(exc):
+        return UserCodeError("your code", exc)
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return ProbeFailed(
+            f"out of memory ({type(exc).__name__}: {exc}); lower data.batch_size, "
+            "data.n_samples or the model's size"
+        )
+    if user_frames(exc):
+        return UserCodeError("your code", exc)
+    return InternalError(exc, save_traceback(exc, crash_dir))
+
+
+def save_traceback(exc: BaseException, folder: str | None) -> str | None:
+    """Write the full traceback to `folder`/nnlearn-error.txt (the run folder), or to a new
+    file in the temporary folder when there is no run folder yet."""
+    import os
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        if folder and os.path.isdir(folder):
+            path = os.path.join(folder, "nnlearn-error.txt")
+            with open(path, "w") as f:
+                f.write(text)
+            return path
+        fd, path = tempfile.mkstemp(prefix="nnlearn-error-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return path
+    except OSError:
+        return None
+
+
+def _package_dir() -> str:
+    import os
+
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+_PACKAGE_DIR = _package_dir()

@@ -3,6 +3,14 @@
 Importing and calling run the user's code exactly as their own training script would; the spec
 itself never builds arbitrary objects. A target that cannot be found is a spec error (exit 2);
 user code that raises is a `UserCodeError` (exit 3) carrying the essential traceback.
+
+Hydra semantics (SPEC section 2): a section's `_args_` (positional arguments), nested
+`_target_` blocks (built first, passed in), `_recursive_` and `_convert_` mean what they mean
+to `hydra.utils.instantiate`, which builds them; a top-level `_partial_: true` (the
+lightning-hydra-template's optimizer, still waiting for its parameters) is satisfied by the
+arguments nnlearn supplies (the parameters). `check_signature` checks nested blocks too, so
+`nnlearn validate` catches what the probe would hit. Hydra is imported only for a section
+that uses these keys.
 """
 
 from __future__ import annotations
@@ -20,6 +28,9 @@ from typing import Any
 from nnlearn.errors import SpecError, UserCodeError
 
 _NNLEARN_DIR = os.path.dirname(os.path.abspath(__file__))
+
+HYDRA_KEYS = ("_partial_", "_args_", "_recursive_", "_convert_")
+CONVERT_MODES = ("none", "partial", "object", "all")
 
 
 def import_target(dotted: str, field: str, file: str | None, base_dir: Path | None) -> Callable:
@@ -47,7 +58,9 @@ def import_target(dotted: str, field: str, file: str | None, base_dir: Path | No
     for part in attr_path.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(obj) if not n.startswith("_")]
-            hint = difflib.get_close_matches(part, names, n=1)
+            hint = difflib.get_close_matches(part, names, n=1) or [
+                n for n in names if n.lower() == part.lower()
+            ]
             msg = f"{module_name} has no attribute {part!r}"
             raise SpecError(file, [(field, msg + (f"; did you mean '{hint[0]}'?" if hint else ""))])
         obj = getattr(obj, part)
@@ -64,14 +77,34 @@ def check_signature(
     *,
     positional: int = 0,
     provided: tuple[str, ...] = (),
+    partial: bool = False,
 ) -> None:
     """Keyword arguments must fit `fn`'s signature. `positional` leading parameters and the
     names in `provided` are filled in by nnlearn (the parameters for an optimizer, sizes
-    inferred from the data)."""
+    inferred from the data). Hydra's keys are checked for their own types, `_args_` count as
+    positional arguments, nested `_target_` blocks are imported and checked the same way (a
+    `_partial_` one may leave required arguments for later)."""
+    args = _hydra_keys(kwargs, section, file)
+    plain = {k: v for k, v in kwargs.items() if k not in HYDRA_KEYS}
+    problems = []
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
-        return  # builtins without a signature: let the call decide
+        sig = None  # builtins without a signature: let the call decide
+    if sig is not None:
+        problems += _parameter_problems(
+            fn, sig, plain, section, positional + len(args), provided, partial
+        )
+    if kwargs.get("_recursive_", True):
+        for key, value in plain.items():
+            problems += _nested_problems(value, f"{section}.{key}", file)
+        for i, value in enumerate(args):
+            problems += _nested_problems(value, f"{section}._args_[{i}]", file)
+    if problems:
+        raise SpecError(file, problems)
+
+
+def _parameter_problems(fn, sig, kwargs, section, positional, provided, partial) -> list:
     params = list(sig.parameters.values())
     if any(p.kind is p.VAR_KEYWORD for p in params):
         named = set()
@@ -86,6 +119,8 @@ def check_signature(
                 problems.append(
                     (f"{section}.{key}", msg + (f"; did you mean '{hint[0]}'?" if hint else ""))
                 )
+    if partial:  # the rest comes later, when the partial is called
+        return problems
     skipped = 0
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -95,8 +130,84 @@ def check_signature(
             continue
         if p.default is p.empty and p.name not in kwargs and p.name not in provided:
             problems.append((f"{section}.{p.name}", f"required by {_name(fn)} but not given"))
+    return problems
+
+
+def _hydra_keys(kwargs: dict[str, Any], section: str, file: str | None) -> list:
+    """Hydra's own keys must have Hydra's types; -> the `_args_` list."""
+    problems = []
+    args = kwargs.get("_args_", [])
+    if not isinstance(args, list):
+        problems.append(
+            (f"{section}._args_", f"must be a list of positional arguments (got {args!r})")
+        )
+        args = []
+    for key in ("_partial_", "_recursive_"):
+        if key in kwargs and not isinstance(kwargs[key], bool):
+            problems.append((f"{section}.{key}", f"must be true or false (got {kwargs[key]!r})"))
+    convert = kwargs.get("_convert_", "none")
+    if str(convert).lower() not in CONVERT_MODES:
+        problems.append(
+            (f"{section}._convert_", f"{convert!r} is not one of {', '.join(CONVERT_MODES)}")
+        )
     if problems:
         raise SpecError(file, problems)
+    return args
+
+
+def _nested_problems(value: Any, field: str, file: str | None) -> list:
+    """Nested `_target_` blocks anywhere inside a value: importable, callable, their keyword
+    arguments fitting their signatures (recursively)."""
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nested_problems(v, f"{field}[{i}]", file)]
+    if not isinstance(value, dict):
+        return []
+    if "_target_" not in value:
+        return [p for k, v in value.items() for p in _nested_problems(v, f"{field}.{k}", file)]
+    target = value["_target_"]
+    if not isinstance(target, str):
+        return [(f"{field}._target_", f"must be a module.path.callable string (got {target!r})")]
+    try:
+        fn = import_target(target, f"{field}._target_", file, None)
+        kwargs = {k: v for k, v in value.items() if k != "_target_"}
+        check_signature(fn, kwargs, field, file, partial=kwargs.get("_partial_") is True)
+    except SpecError as exc:
+        return list(exc.problems)
+    return []
+
+
+def uses_hydra(kwargs: dict[str, Any]) -> bool:
+    """Whether a call needs `hydra.utils.instantiate`: Hydra keys or a nested `_target_`."""
+    return any(k in HYDRA_KEYS for k in kwargs) or any(_has_target(v) for v in kwargs.values())
+
+
+def _has_target(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "_target_" in value or any(_has_target(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_target(v) for v in value)
+    return False
+
+
+_ARGS_SLOT = "__nnlearn_positional__"  # carries `_args_` through the build below
+
+
+def instantiate_call(fn: Callable, args: tuple, kwargs: dict[str, Any]) -> Any:
+    """`fn(*args, **kwargs)` with the arguments `hydra.utils.instantiate` would pass: nested
+    `_target_` blocks built first (unless `_recursive_: false`), `_args_` after nnlearn's own
+    positional arguments, `_convert_` applied. Hydra itself builds them (as the keyword
+    arguments of `builtins.dict`, so that `fn` need not be importable by name: a local class
+    or a `module:callable` target works). A top-level `_partial_` is dropped: nnlearn calls
+    the target now with what the partial was waiting for (an optimizer's parameters)."""
+    if not uses_hydra(kwargs):
+        return fn(*args, **kwargs)
+    from hydra.utils import instantiate
+
+    config = {k: v for k, v in kwargs.items() if k != "_partial_"}
+    config[_ARGS_SLOT] = config.pop("_args_", [])
+    built = dict(instantiate({"_target_": "builtins.dict", **config}))
+    extra = list(built.pop(_ARGS_SLOT, []) or [])
+    return fn(*args, *extra, **built)
 
 
 def call_user(
@@ -107,11 +218,14 @@ def call_user(
 ) -> Any:
     """Call the user's `fn(*args, **kwargs)`; what it raises becomes a `UserCodeError` (exit 3)
     naming `what`. The arguments travel as a tuple and a dict, never as keywords of this
-    function, so a user's keyword named `fn` or `what` reaches their callable untouched."""
+    function, so a user's keyword named `fn` or `what` reaches their callable untouched.
+    Hydra's keys and nested `_target_` blocks among them are built as `instantiate` would."""
     try:
-        return fn(*args, **(kwargs or {}))
+        return instantiate_call(fn, tuple(args), kwargs or {})
     except Exception as exc:
-        raise UserCodeError(what, exc) from exc
+        # Hydra wraps the user's exception; the user's own frames are in the original
+        cause = exc.__cause__ if type(exc).__name__ == "InstantiationException" else None
+        raise UserCodeError(what, cause or exc) from exc
 
 
 def _name(fn: Callable) -> str:
@@ -128,7 +242,8 @@ def essential_traceback(exc: BaseException, limit: int = 8) -> str:
 
 
 def _plumbing(filename: str) -> bool:
-    """nnlearn's own frames and torch's Module.__call__ wrappers say nothing to the user."""
-    return filename.startswith(_NNLEARN_DIR) or filename.endswith(
-        os.path.join("torch", "nn", "modules", "module.py")
-    )
+    """nnlearn's own frames, the import machinery's and the installed libraries' (torch's
+    Module.__call__ wrappers) say nothing to the user; where it was raised is kept anyway."""
+    from nnlearn.errors import is_user_frame
+
+    return not is_user_frame(filename)

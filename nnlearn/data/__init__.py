@@ -22,7 +22,7 @@ from nnlearn.data.batch import (
     whole,
 )
 from nnlearn.data.bundle import DataBundle, batches, infinite_batches, sample, tensors_of
-from nnlearn.errors import SpecError, UserCodeError
+from nnlearn.errors import InputError, SpecError, UserCodeError
 from nnlearn.spec.schema import DataSpec, Spec
 
 __all__ = ["DataBundle", "batches", "build_data", "infinite_batches", "sample", "tensors_of"]
@@ -64,7 +64,7 @@ def _synthetic(spec: Spec):
 def _split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int):
     n = len(x)
     order = np.random.default_rng(seed + 1).permutation(n)
-    n_val = max(1, int(round(n * val_fraction)))
+    n_val = _n_val(n, val_fraction)
     xt = torch.tensor(np.asarray(x))  # a copy: pandas arrays are read-only
     if xt.is_floating_point():
         xt = xt.float()  # integer codes stay integer
@@ -73,6 +73,29 @@ def _split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int):
         yt = yt.float()
     val_idx, train_idx = torch.as_tensor(order[:n_val]), torch.as_tensor(order[n_val:])
     return TensorDataset(xt[train_idx], yt[train_idx]), TensorDataset(xt[val_idx], yt[val_idx])
+
+
+def _n_val(n: int, val_fraction: float) -> int:
+    """Validation rows: at least one, and at least one row left to train on."""
+    if n < 2:
+        raise InputError(
+            f"the data has {n} sample{'s' if n != 1 else ''}; the probe needs at least 2 "
+            "(one to train on, one to validate)"
+        )
+    return min(max(1, int(round(n * val_fraction))), n - 1)
+
+
+def _check_labels(labels: torch.Tensor, source: str) -> None:
+    from nnlearn.spec.limits import label_problem
+
+    if not labels.numel():
+        return
+    if labels.is_floating_point():
+        labels = labels.long()
+    field = "data._target_" if source.startswith("user:") else "data.target"
+    problem = label_problem(int(labels.max()), int(torch.unique(labels).numel()), field)
+    if problem:
+        raise InputError(f"{problem[0]}: {problem[1]}")
 
 
 def _user_data(spec: Spec, file: str | None):
@@ -152,7 +175,7 @@ def _as_dataset(obj, field: str, file: str | None) -> Dataset:
 def _split_dataset(ds: Dataset, val_fraction: float, seed: int):
     n = len(ds)  # type: ignore[arg-type]
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1))
-    n_val = max(1, int(round(n * val_fraction)))
+    n_val = _n_val(n, val_fraction)
     full = whole(ds)
     if full is not None:
         return (
@@ -259,6 +282,7 @@ def _describe(
         labels = pair[1] if pair is not None else y
         labels = labels[torch.isfinite(labels)] if labels.is_floating_point() else labels
         n_classes = max(int(labels.max().item()) + 1 if labels.numel() else 2, 2)
+        _check_labels(labels, source)
     elif task in TOKEN_TASKS:
         ids = y[y != ignore] if not y.is_floating_point() else y.long()
         top = int(ids.max()) if ids.numel() else 1

@@ -15,13 +15,19 @@ def read_table(kind: str, path: str) -> pd.DataFrame:
     if not p.is_file():
         raise InputError(f"data.path: file not found: {path}")
     try:
-        return pd.read_csv(p) if kind == "csv" else pd.read_parquet(p)
+        df = pd.read_csv(p) if kind == "csv" else pd.read_parquet(p)
     except ImportError as exc:
         raise InputError(
             f"data.path: reading parquet needs pyarrow: pip install 'nnlearn[parquet]' ({exc})"
         ) from None
     except Exception as exc:  # pandas raises many types for a malformed file
         raise InputError(f"data.path: cannot read {kind} file {path}: {exc}") from None
+    if len(df) < 2:
+        raise InputError(
+            f"data.path: {path} has {len(df)} data row{'s' if len(df) != 1 else ''}; the probe "
+            "needs at least 2 (one to train on, one to validate)"
+        )
+    return df
 
 
 def split_table(

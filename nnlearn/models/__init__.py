@@ -52,7 +52,13 @@ def build_model(spec: Spec, bundle: DataBundle, file: str | None = None) -> nn.M
             )
         model: nn.Module = CNN(bundle.input_shape[0], **common)
     else:
-        model = MLP(fan_in(bundle.input_shape), **common)
+        from nnlearn.spec.limits import model_problem
+
+        widths = [fan_in(bundle.input_shape), *m.hidden, bundle.out_features]
+        problem = model_problem(widths)
+        if problem:
+            raise SpecError(file, [problem])
+        model = MLP(widths[0], **common)
     initialize(model, m.init, m.init_std, m.activation)
     return model
 
@@ -74,5 +80,14 @@ def _user_model(spec: Spec, bundle: DataBundle, file: str | None) -> nn.Module:
         raise SpecError(
             file,
             [("model._target_", f"{m.factory} returned {type(model).__name__}, not an nn.Module")],
+        )
+    meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if meta:
+        from nnlearn.errors import ProbeFailed
+
+        raise ProbeFailed(
+            f"model._target_ {m.factory} returned a model on the meta device: {len(meta)} "
+            f"tensors have a shape but no data (first: {meta[0]}); build it on a real device, "
+            "or call .to_empty(device=...) and initialise the weights before returning it"
         )
     return model

@@ -50,6 +50,7 @@ class ProbeResult:
     notes: list[str] = field(default_factory=list)
     name: str = ""
     seed: int | None = None
+    partial: Any = None  # nnlearn.probe.guard.Partial when the probe was stopped early
 
     def __post_init__(self) -> None:
         if self.spec is not None:
@@ -154,6 +155,13 @@ class ProbeState:
     wanted: list[str] = field(default_factory=list)
     experiments: dict[str, Any] = field(default_factory=dict)
     seconds_per_step: float = 0.0
+    phase: str = ""  # the phase running now (a partial report names it)
+    experiment: str | None = None  # the experiment running now
+
+    def current_phase(self) -> str:
+        if self.phase == "the experiments" and self.experiment:
+            return f"experiment {self.experiment}"
+        return self.phase
 
 
 def _run_probe(
@@ -163,21 +171,65 @@ def _run_probe(
     out_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> ProbeResult:
+    from nnlearn.probe.guard import Guard, Stopped, partial_from
     from nnlearn.probe.setup import resolve_device
 
     state = ProbeState(spec, spec_path, Budget(spec.probe.budget_s), progress or Progress())
     state.device = resolve_device(spec.device)
-    load_phase(state)
-    audit_phase(state)
-    build_phase(state)
-    init_check_phase(state)
-    main_run_phase(state)
-    experiments_phase(state)
-    measurements, outcomes = rules_phase(state)
-    probe = verdict_phase(state, measurements, outcomes)
-    if out_dir is not None:
-        write_phase(probe, out_dir)
+    phases = [
+        ("loading the data", load_phase),
+        ("the data audit", audit_phase),
+        ("building the model", build_phase),
+        ("the init check", init_check_phase),
+        ("the main run", main_run_phase),
+        ("the experiments", experiments_phase),
+    ]
+    # issue 11: the user's code runs under a hard budget and Ctrl-C; either stops it with
+    # the rules still run on what was measured, in a report marked partial
+    partial = None
+    with Guard(spec.probe.budget_s) as guard:
+        try:
+            for name, phase in phases:
+                state.phase = name
+                phase(state)
+        except Stopped as stop:
+            guard.finish()
+            partial = partial_from(stop, state.current_phase())
+            stopped_run_facts(state, stop.reason)
+        guard.finish()
+        measurements, outcomes = rules_phase(state)
+        probe = verdict_phase(state, measurements, outcomes)
+        if partial is not None:
+            probe.partial = partial
+            probe.notes.insert(0, partial.message(spec.probe.budget_s))
+            if probe.verdict == "healthy":  # nothing found in a part of the probe proves nothing
+                probe.verdict = "inconclusive"
+        if out_dir is not None:
+            write_phase(probe, out_dir)
     return probe
+
+
+def stopped_run_facts(state: ProbeState, reason: str) -> None:
+    """What a stopped main run measured, as the facts a finished one leaves: the rules read
+    the steps done from them."""
+    from nnlearn.probe.loop import current_lr
+
+    if state.phase == "the experiments" and state.experiment:
+        state.experiments[state.experiment] = {"skipped": f"stopped ({reason})"}
+        state.facts["experiments"] = state.experiments
+    if "run" in state.facts or state.phase != "the main run":
+        return
+    frame = state.recorder.frame()
+    losses = frame[(frame["run"] == "main") & (frame["name"] == "train_loss")]
+    state.facts["run"] = {
+        "steps_planned": state.spec.probe.steps,
+        "steps_done": int(losses["step"].nunique()) if len(losses) else 0,
+        "stopped": reason,
+        "nonfinite_step": None,
+        "batch_size": state.spec.data.batch_size,
+        "lr": current_lr(state.optimizer),
+        "lr_final": current_lr(state.optimizer),
+    }
 
 
 def load_phase(state: ProbeState) -> None:
@@ -352,6 +404,7 @@ def run_one_experiment(state: ProbeState, name: str) -> None:
         results[name] = {"skipped": "budget"}
         return
     state.progress.phase(name, total=planned_steps(name, ctx) or None)
+    state.experiment = name
     began = time.perf_counter()
     try:
         results[name] = run_experiment(name, ctx)
@@ -441,5 +494,7 @@ def budget_skip(name: str, ctx, seconds_per_step: float, budget_s: float) -> str
 
 
 def default_run_dir(name: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{name}-{stamp}"
+    """A new, unique run folder `runs/<sanitised name>-<time>[-N]`, created atomically."""
+    from nnlearn.report.artifacts import create_run_dir
+
+    return create_run_dir(name)

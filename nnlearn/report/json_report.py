@@ -30,6 +30,8 @@ def report_dict(result, fail_on: str, exit_code: int) -> dict[str, Any]:
         "run": _jsonable(run_summary(m)),
         "rules": rule_statuses(result.outcomes),
         "notes": list(result.notes),
+        # issue 11: a probe stopped by Ctrl-C or by its hard budget reports what it measured
+        "partial": result.partial.to_dict() if getattr(result, "partial", None) else None,
         "artifacts": dict(result.artifacts),
     }
 

@@ -41,6 +41,8 @@ def render_markdown(
     from nnlearn.verdict import diagnosis
 
     out = [f"# nnlearn: {result.name} is {result.verdict}", ""]
+    if getattr(result, "partial", None):
+        out += [f"> **Partial report.** {result.notes[0] if result.notes else ''}", ""]
     top = top_cause(result)
     cause = f" Most likely cause: {top}." if top else ""
     out += [f"**Verdict: {result.verdict}**.{cause} {verdict_reason(result)}.", ""]

@@ -93,6 +93,8 @@ def verdict_reason(result) -> str:
 
 def quiet_line(result, exit_code: int) -> str:
     head = f"{result.verdict.upper()} {result.name}"
+    if getattr(result, "partial", None):
+        head = "PARTIAL " + head
     top = top_cause(result)
     if top:
         head += f": {top}"

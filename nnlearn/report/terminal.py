@@ -75,6 +75,8 @@ def render(result, console: Console, *, quiet: bool = False, exit_code: int = 0)
 
 def headline(result, exit_code: int) -> Group:
     head = Text()
+    if getattr(result, "partial", None):
+        head.append("PARTIAL ", style="bold yellow")
     head.append(f"{result.verdict.upper()}", style=VERDICT_STYLE[result.verdict])
     head.append(f"  {result.name}", style="bold")
     if result.findings and result.verdict == "unhealthy":

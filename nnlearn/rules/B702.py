@@ -48,6 +48,8 @@ class B702(Rule):
     def evaluate(self, m):
         at_init = m.fact("init.params_without_grad")
         missing = at_init if at_init is not None else m.fact("setup.updates.no_grad")
+        if missing is None:  # a training log: no gradients per parameter were measured
+            return self.no_evidence("no per-parameter gradients (init check or setup check)")
         if not missing:
             return []
         when = "at init" if at_init is not None else "on the last training step"

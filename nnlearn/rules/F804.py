@@ -85,7 +85,9 @@ class F804(Rule):
         else:
             val_loss = last(m, "val_loss")
             base_loss = base.get("val_loss") or m.fact("init.chance_loss")
-            if val_loss is None or not base_loss or val_loss < base_loss * (1 - self.loss_margin):
+            if not base_loss:  # a log without class counts or chance level: nothing to compare
+                return self.no_evidence("no baseline, class counts or chance-level loss")
+            if val_loss is None or val_loss < base_loss * (1 - self.loss_margin):
                 return []
             what = f"validation loss {val_loss:.4g} against {base_loss:.4g} for the baseline"
         reference = reference_loss(m)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -16,6 +16,15 @@ class L103(Rule):
         The smoothed training loss rising to `diverge_factor` times its best value so far
         and above where it started (torch-lr-finder stops its sweep at 5x the best loss), or
         ending `end_factor` times above where it started.
+
+        In a training log (`nnlearn check`) a row stands for its logging interval: 12 rows
+        logged every 5 steps are a 60-step curve (at least 10 rows, so that the start and end
+        windows do not overlap). A log may also begin after the blow-up (Lightning at lr 50
+        logs 4e6 at step 4): when its chance-level loss is known (`--classes`, Lightning's
+        hparams.yaml, a Hugging Face config.json) and both the first and the last logged
+        losses exceed `end_factor` x chance, the run diverged before the log began (measured:
+        a tiny BERT at lr 1.0 starts at 12x chance and ends at 3.7x; at lr 1e-3 it starts at
+        chance and falls).
 
     Why it matters:
         A loss that climbs while training means each update overshoots: the learning rate is
@@ -50,6 +59,41 @@ class L103(Rule):
     min_steps: int = 20
 
     def evaluate(self, m):
+        if m.fact("run.source") == "log":
+            return self._evaluate_log(m)
+        return self._evaluate_curve(m)
+
+    def _evaluate_log(self, m):
+        loss = finite(m.series("train_loss"))
+        enough = len(loss) >= self.min_steps or (
+            len(loss) >= 10 and int(loss.index[-1]) + 1 >= self.min_steps
+        )
+        if not enough:
+            return self.no_evidence(f"{len(loss)} finite training losses, {self.min_steps} needed")
+        w = window(loss, 0.1, 5)
+        first, tail = float(loss.iloc[:w].mean()), float(loss.iloc[-w:].mean())
+        chance = m.fact("init.chance_loss")
+        if isinstance(chance, (int, float)) and chance > 0 and first > self.end_factor * chance:
+            if tail > self.end_factor * chance:
+                return [self._blown_before_the_log(loss, chance, first, tail)]
+        return replace(self, min_steps=min(self.min_steps, len(loss)))._evaluate_curve(m)
+
+    def _blown_before_the_log(self, loss, chance: float, first: float, tail: float):
+        head = float(loss.iloc[0])
+        return self.finding(
+            f"training loss was already {head:.4g} at the first logged step "
+            f"{int(loss.index[0])}, {head / chance:.3g}x the chance-level loss {chance:.4g}, "
+            f"and ends at {tail:.4g} ({tail / chance:.1f}x chance)",
+            {
+                "first_logged_loss": head,
+                "first_logged_step": int(loss.index[0]),
+                "start_loss": first,
+                "final_loss": tail,
+                "chance_loss": float(chance),
+            },
+        )
+
+    def _evaluate_curve(self, m):
         loss = finite(m.series("train_loss"))
         if len(loss) < self.min_steps:
             return []

@@ -110,8 +110,17 @@ class Rule:
     def configured(cls, overrides: dict[str, float] | None = None) -> Rule:
         return cls(**(overrides or {}))
 
-    def evaluate(self, m: Measurements) -> list[Finding]:
+    # set by `no_evidence`; the engine reports the rule as skipped with it
+    no_evidence_reason: ClassVar[str] = ""
+
+    def evaluate(self, m: Measurements) -> list[Finding] | None:
+        """The findings; [] when the evidence says all is well; None (`no_evidence`) when the
+        measurements hold nothing to judge by, which is reported as skipped, not passed."""
         raise NotImplementedError
+
+    def no_evidence(self, reason: str) -> None:
+        self.no_evidence_reason = reason  # an instance attribute, shadowing the default
+        return None
 
     def finding(
         self,

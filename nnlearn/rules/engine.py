@@ -43,5 +43,9 @@ def evaluate_rules(
             reason = f"rule raised {type(exc).__name__}: {exc}"
             outcomes.append(RuleOutcome(code, cls.name, "error", reason=reason))
             continue
+        if findings is None:  # the rule looked and found no evidence to judge by
+            reason = "not enough evidence: " + (rule.no_evidence_reason or "nothing to judge")
+            outcomes.append(RuleOutcome(code, cls.name, "skipped", reason=reason))
+            continue
         outcomes.append(RuleOutcome(code, cls.name, "failed" if findings else "passed", findings))
     return outcomes

@@ -8,7 +8,7 @@ callable's keyword arguments (`kwargs`); they are checked against its signature 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -37,8 +37,17 @@ TASKS = (
 SCHEDULERS = ("constant", "linear_warmup", "cosine", "step")
 
 
+# upper bounds of fields that no probe needs beyond; a value past them is a typo or a fuzzer
+MAX_STEPS = 10_000_000  # the budget ends any real probe long before
+MAX_BUDGET_S = 86_400.0  # a day: a probe is minutes
+MAX_LAYERS = 1_000
+SEED_LIMIT = 2**32  # numpy's np.random.seed takes 0 <= seed < 2**32
+MAX_HYPERPARAMETER = 1e10
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+    # `.inf` is refused like NaN in every float field: lr, momentum, noise, budget_s, ...
+    model_config = ConfigDict(extra="forbid", populate_by_name=False, allow_inf_nan=False)
 
 
 class Targetable(Section):
@@ -76,7 +85,7 @@ class DataSpec(Targetable):
     noise: float = Field(0.1, ge=0)
     path: str | None = None
     target: str | None = None
-    features: list[str] | None = None
+    features: list[str] | None = Field(None, min_length=1)
     task: Literal[TASKS] = "auto"  # type: ignore[valid-type]
     val_fraction: float = Field(0.2, gt=0, lt=1)
     batch_size: int = Field(64, ge=1)
@@ -96,7 +105,7 @@ class DataSpec(Targetable):
 
 class ModelSpec(Targetable):
     kind: Literal["mlp", "cnn"] = "mlp"
-    hidden: list[int] = Field(default_factory=lambda: [64, 64])
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], max_length=MAX_LAYERS)
     activation: Literal[ACTIVATIONS] = "relu"  # type: ignore[valid-type]
     init: Literal[INITS] = "default"  # type: ignore[valid-type]
     init_std: float = Field(0.01, gt=0)
@@ -119,9 +128,11 @@ class OptimizerSpec(Targetable):
     own_keys: ClassVar[frozenset[str]] = frozenset({"grad_clip"})
 
     name: Literal[OPTIMIZERS] = "adam"  # type: ignore[valid-type]
-    lr: float = Field(0.001, ge=0)
-    momentum: float = Field(0.0, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
+    # at most MAX_HYPERPARAMETER: torch keeps these as float32 inside some optimizers and
+    # raises on overflow; far above any rate worth diagnosing (the lr_too_high example uses 50)
+    lr: float = Field(0.001, ge=0, le=MAX_HYPERPARAMETER)
+    momentum: float = Field(0.0, ge=0, le=MAX_HYPERPARAMETER)
+    weight_decay: float = Field(0.0, ge=0, le=MAX_HYPERPARAMETER)
     grad_clip: float | None = Field(None, gt=0)
 
 
@@ -151,12 +162,14 @@ class SchedulerSpec(Targetable):
 
 class RulesSpec(Section):
     disable: list[str] = Field(default_factory=list)
-    thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+    thresholds: dict[str, dict[str, Annotated[float, Field(allow_inf_nan=False)]]] = Field(
+        default_factory=dict
+    )
 
 
 class ProbeSpec(Section):
-    steps: int = Field(500, ge=1)
-    budget_s: float = Field(60.0, gt=0)
+    steps: int = Field(500, ge=1, le=MAX_STEPS)
+    budget_s: float = Field(60.0, gt=0, le=MAX_BUDGET_S)
     eval_every: int = Field(25, ge=1)
     experiments: list[Literal[EXPERIMENTS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["init_check", "overfit_batch", "lr_range", "shuffled_labels"]
@@ -166,7 +179,7 @@ class ProbeSpec(Section):
 
 class Spec(Section):
     name: str = "probe"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=SEED_LIMIT)
     device: str = "auto"
     data: DataSpec
     model: ModelSpec
@@ -175,9 +188,17 @@ class Spec(Section):
     train_step: TrainStepSpec | None = None
     scheduler: SchedulerSpec | None = None
     probe: ProbeSpec = Field(default_factory=ProbeSpec)
+    # free values for `${vars.x}` interpolation (resolved when the spec is loaded)
+    vars: dict[str, Any] = Field(default_factory=dict)
 
     # the spec file's folder: relative paths and `_target_` modules resolve against it
     _base_dir: Path | None = PrivateAttr(default=None)
+    # dotted key path -> 1-based line in the spec file (GitHub annotations point at it)
+    _key_lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def key_lines(self) -> dict[str, int]:
+        return self._key_lines
 
     def to_mapping(self) -> dict:
         """The resolved spec as the YAML mapping that loads back to it (`_target_` sections
@@ -198,6 +219,16 @@ class Spec(Section):
                     **kwargs,
                 }
         return data
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        bad = next((c for c in v if ord(c) < 32 or ord(c) == 127), None)
+        if bad is not None:
+            raise ValueError(f"must be printable text; it holds the control character {bad!r}")
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
 
     @field_validator("device")
     @classmethod
