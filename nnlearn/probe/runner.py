@@ -211,7 +211,9 @@ def _run_probe(
     seed_everything(spec.seed)
     share = MAIN_RUN_SHARE if later else 1.0
     main_deadline = time.perf_counter() + share * max(budget_end - time.perf_counter(), 0.0)
-    monitor = Monitor(model, optimizer, recorder=recorder, facts=facts, run="main")
+    monitor = Monitor(
+        model, optimizer, recorder=recorder, facts=facts, run="main", planned_steps=spec.probe.steps
+    )
     with monitor:
         result = train(
             model,
