@@ -56,13 +56,14 @@ class Sampler:
     def __init__(self, planned_steps: int | None = None):
         self.planned_steps = planned_steps if planned_steps and planned_steps > 0 else None
         if self.planned_steps:
-            self.period = max(1, (self.planned_steps - FIRST) // TARGET_SAMPLES)
+            self.period = max(1, round((self.planned_steps - FIRST) / TARGET_SAMPLES))
             self._next = max(FIRST, self.period)
         else:
             self.period = None
             self._next = FIRST
         self._dense_until = -1
         self._history: deque[float] = deque(maxlen=HISTORY)
+        self._frozen: tuple[float, float] | None = None  # the baseline while a burst lasts
         self.triggered = 0  # steps sampled because of a jump
         self.jumps: list[tuple[int, float]] = []  # (step, norm / median) of each jump
 
@@ -93,22 +94,30 @@ class Sampler:
     def observe(self, steps: list[int], norms: list[float], now: int) -> None:
         """Feed the gradient norms read for `steps`; a jump among them samples the steps after
         `now` (the step being finished) densely. The median and MAD are those of the history
-        before this batch: one sort per batch read, not per step."""
-        baseline = None
-        if len(self._history) >= MIN_HISTORY:
+        before this batch (one sort per batch read, not per step); during a burst they stay
+        those from before it, so the dense samples last as long as the burst (up to the
+        MAX_TRIGGERED budget), not only until the history has absorbed it."""
+        baseline = self._frozen
+        if baseline is None and len(self._history) >= MIN_HISTORY:
             ordered = sorted(self._history)
             median = ordered[len(ordered) // 2]
             mad = sorted(abs(v - median) for v in ordered)[len(ordered) // 2]
             baseline = median, max(math.log(JUMP_RATIO), Z * 1.4826 * mad)
+        jumped = False
         for step, norm in zip(steps, norms, strict=True):
             if not math.isfinite(norm):
                 self._trigger(step, math.inf, now)
+                jumped = True
             elif norm > 0:
                 value = math.log(norm)
                 if baseline is not None and value - baseline[0] >= baseline[1]:
                     self._trigger(step, math.exp(value - baseline[0]), now)
-                self._history.append(value)
+                    jumped = True
+                else:
+                    self._history.append(value)
+        self._frozen = baseline if jumped and self.triggered < MAX_TRIGGERED else None
 
     def _trigger(self, step: int, ratio: float, now: int) -> None:
-        self.jumps.append((step, ratio))
+        if self._frozen is None or not self.jumps or self.jumps[-1][0] < step - DENSE:
+            self.jumps.append((step, ratio))  # a new jump; the steps of a burst extend it
         self._dense_until = max(self._dense_until, now + DENSE)
