@@ -254,17 +254,9 @@ def explain(
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Explain a rule, a cause or a symptom; with no query, list the topics."""
-    import json
+    from nnlearn.knowledge.render import explain_command
 
-    from rich.console import Console
-
-    from nnlearn.knowledge.render import explain_data, print_explain
-
-    data = explain_data(" ".join(query or []) or None)
-    if json_out:
-        typer.echo(json.dumps(data, indent=2, default=str))
-        return
-    print_explain(data, Console(highlight=False, markup=False))
+    explain_command(query, json_out)
 
 
 @app.command()
@@ -272,19 +264,9 @@ def rules(
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """The rule catalogue: id, name, severity, cause, thresholds."""
-    import json
+    from nnlearn.knowledge.render import rules_command
 
-    from rich.console import Console
-
-    from nnlearn.knowledge.render import rules_data, rules_table
-
-    rows = rules_data()
-    if json_out:
-        typer.echo(json.dumps(rows, indent=2, default=str))
-        return
-    console = Console(highlight=False, markup=False)
-    console.print(rules_table(rows))
-    console.print("details: nnlearn explain RULE_ID")
+    rules_command(json_out)
 
 
 @app.command()
@@ -296,7 +278,11 @@ def version() -> None:
 
 
 def main() -> None:
+    from nnlearn.knowledge.fastpath import run_fast
+
     try:
+        if run_fast(sys.argv[1:]):  # `rules` and `explain` start without typer's pydantic
+            return
         app()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
