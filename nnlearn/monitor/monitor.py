@@ -69,6 +69,7 @@ class Monitor:
         self.sampler = Sampler(planned_steps)
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         on_cpu = all(p.device.type == "cpu" for p in self.parameters)
+        self._one_device = len({p.device for p in self.parameters}) <= 1
         self.read_every = CPU_READ_EVERY if on_cpu else DEVICE_READ_EVERY
         self._read_loss_now = on_cpu
         self.step = -1
@@ -179,15 +180,18 @@ class Monitor:
         if not losses and not norms:
             return
         on_device = [v for _, v in losses if not isinstance(v, float)]
+        counts = {len(ns) for _, ns in norms}
         flat = [t for _, ns in norms for t in ns]
-        device_values: list[float] = []
-        if on_device or flat:
-            device = (on_device or flat)[0].device
-            parts = [torch.stack([t.to(device) for t in on_device]).float()] if on_device else []
-            if flat:
-                parts.append(torch.stack([t.to(device) for t in flat]).float().square())
-            device_values = torch.cat([p.reshape(-1) for p in parts]).tolist()  # the one copy
-        read = iter(device_values)
+        parts = []
+        if on_device:
+            parts.append(self._stack(on_device))
+        if flat:
+            squares = self._stack(flat).square()
+            if len(counts) == 1:  # the usual case: one squared total per step, on the device
+                squares = squares.view(len(norms), -1).sum(1).sqrt()
+            parts.append(squares)
+        values = (torch.cat(parts) if len(parts) > 1 else parts[0]).tolist() if parts else []
+        read = iter(values)  # the one copy
         rows = []
         for step, v in losses:
             value = v if isinstance(v, float) else next(read)
@@ -199,8 +203,14 @@ class Monitor:
             bad = [r[4] for r in rows if not math.isfinite(r[4])]
             self._last_loss = bad[0] if bad else rows[-1][4]
         steps, totals = [], []
+        uniform = len(counts) == 1
         for step, ns in norms:
-            total = math.sqrt(sum(next(read) for _ in ns)) if ns else 0.0
+            if not ns:
+                total = 0.0
+            elif uniform:
+                total = next(read)
+            else:
+                total = math.sqrt(sum(next(read) for _ in ns))
             steps.append(step)
             totals.append(total)
             rows.append((self.run, step, "grad_norm", "", total))
@@ -210,6 +220,11 @@ class Monitor:
                 rows.append((self.run, step, "grad_norm_jump", "", ratio))
             self._jumps_logged = len(self.sampler.jumps)
         self.recorder.extend(rows)
+
+    def _stack(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        if not self._one_device:  # a model spread over devices: gather on the first one
+            tensors = [t.to(tensors[0].device) for t in tensors]
+        return torch.stack(tensors).float()
 
     # -- recording -------------------------------------------------------------------------
     def log(self, name: str, value: float, layer: str = "", step: int | None = None) -> None:

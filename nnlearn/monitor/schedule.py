@@ -64,6 +64,10 @@ class Sampler:
         self._dense_until = -1
         self._history: deque[float] = deque(maxlen=HISTORY)
         self._frozen: tuple[float, float] | None = None  # the baseline while a burst lasts
+        # the median and threshold of the history, recomputed once HISTORY // 2 new values
+        # came in (two sorts per 16 steps, not per batch read)
+        self._baseline: tuple[float, float] | None = None
+        self._fresh = 0
         self.triggered = 0  # steps sampled because of a jump
         self.jumps: list[tuple[int, float]] = []  # (step, norm / median) of each jump
 
@@ -94,15 +98,18 @@ class Sampler:
     def observe(self, steps: list[int], norms: list[float], now: int) -> None:
         """Feed the gradient norms read for `steps`; a jump among them samples the steps after
         `now` (the step being finished) densely. The median and MAD are those of the history
-        before this batch (one sort per batch read, not per step); during a burst they stay
+        before this batch (refreshed every HISTORY // 2 values); during a burst they stay
         those from before it, so the dense samples last as long as the burst (up to the
         MAX_TRIGGERED budget), not only until the history has absorbed it."""
         baseline = self._frozen
         if baseline is None and len(self._history) >= MIN_HISTORY:
-            ordered = sorted(self._history)
-            median = ordered[len(ordered) // 2]
-            mad = sorted(abs(v - median) for v in ordered)[len(ordered) // 2]
-            baseline = median, max(math.log(JUMP_RATIO), Z * 1.4826 * mad)
+            if self._baseline is None or self._fresh >= HISTORY // 2:
+                ordered = sorted(self._history)
+                median = ordered[len(ordered) // 2]
+                mad = sorted([abs(v - median) for v in ordered])[len(ordered) // 2]
+                self._baseline = median, max(math.log(JUMP_RATIO), Z * 1.4826 * mad)
+                self._fresh = 0
+            baseline = self._baseline
         jumped = False
         for step, norm in zip(steps, norms, strict=True):
             if not math.isfinite(norm):
@@ -115,6 +122,7 @@ class Sampler:
                     jumped = True
                 else:
                     self._history.append(value)
+                    self._fresh += 1
         self._frozen = baseline if jumped and self.triggered < MAX_TRIGGERED else None
 
     def _trigger(self, step: int, ratio: float, now: int) -> None:
