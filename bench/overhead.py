@@ -8,7 +8,8 @@ Default settings: the loss and the global gradient norm on every step, per-layer
 on the sampler's schedule for a run of known length (`planned_steps`: the first three steps,
 then about 24 over the run). The bare loop and the monitored loop are timed in one process, on
 the same model, in alternating segments (so load from other processes on the machine weighs on
-both alike). A segment is one sampling period of the monitored run (it holds exactly one
+both alike), in CPU time of the one torch thread (the work a step does; wall time on a shared
+machine adds the wait for a core). A segment is one sampling period of the monitored run (it holds exactly one
 per-layer sample), after a warm-up over the first three steps; the ratio printed is the median
 over the segment pairs of monitored / bare time. Peak memory (RSS) comes from a separate
 process per variant running the same steps, every one of which imports nnlearn, so it compares
@@ -66,6 +67,12 @@ def build(name: str):
     return model, data
 
 
+def clock() -> float:
+    """CPU seconds of this process. The workers run torch on one thread, so this is the work a
+    step does; wall time on a shared machine also counts the time spent waiting for a core."""
+    return time.process_time()
+
+
 def planned_steps(period: int) -> int:
     """The run length whose default sampling period is `period` steps."""
     from nnlearn.monitor.schedule import FIRST, TARGET_SAMPLES
@@ -117,13 +124,13 @@ def worker(name: str, variant: str, threads: int, rounds: int) -> dict:
     counter = {"bare": 0, "nnlearn": 0}
 
     def segment(which: str, n: int) -> float:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(n):
             k = counter[which]
             x, y = data[k % len(data)]
             fns[which](x, y, k)
             counter[which] = k + 1
-        return 1e3 * (time.perf_counter() - start) / n
+        return 1e3 * (clock() - start) / n
 
     # the warm-up covers the first three sampled steps, then each segment is one period
     warmup = WARMUP
@@ -171,12 +178,12 @@ def scaling_worker(name: str) -> dict:
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(rounds + 1):
         for which, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             for k in range(steps):
                 x, y = data[k % len(data)]
                 fn(x, y, k)
             if r:  # the first round is a warm-up
-                times[which].append(1e3 * (time.perf_counter() - start) / steps)
+                times[which].append(1e3 * (clock() - start) / steps)
     signal.detach()
     sampled.detach()
 
@@ -210,7 +217,7 @@ def cockpit_worker(model, data, steps: int) -> dict:
     try:
         for step in range(COCKPIT_WARMUP + steps):
             if step == COCKPIT_WARMUP:
-                start = time.perf_counter()
+                start = clock()
             x, y = data[step % len(data)]
             optimizer.zero_grad(set_to_none=True)
             out = model(x)
@@ -227,7 +234,7 @@ def cockpit_worker(model, data, steps: int) -> dict:
             loss.item()
     except Exception as exc:  # noqa: BLE001 - report it, keep the other ratios
         return {"error": f"{type(exc).__name__}: {exc}"}
-    elapsed = time.perf_counter() - start
+    elapsed = clock() - start
     return {"ms_per_step": 1e3 * elapsed / steps, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -258,11 +265,15 @@ def main() -> None:
         default=1,
         help="torch threads per worker (default 1: steadier timings on a shared machine)",
     )
+    parser.add_argument("--scaling", action="store_true", help="the scaling rows only")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         name, variant, threads, rounds = args.worker
         print(json.dumps(worker(name, variant, int(threads), int(rounds))))
+        return
+    if args.scaling:
+        report_scaling({name: run_worker(name, "scaling", args.threads) for name in SCALING})
         return
     models = ["small MLP"] if args.quick else list(MODELS)
     rounds = 2 if args.quick else 1  # divides the segment pairs
@@ -289,7 +300,7 @@ def main() -> None:
 
 
 def report_scaling(rows: dict[str, dict]) -> None:
-    print("\nscaling: extra ms per step over the bare loop (median of alternating segments)")
+    print("\nscaling: extra CPU ms per step over the bare loop (median of alternating segments)")
     print(
         f"{'model':<10} {'params':>7} {'bare ms':>8} {'every step':>11} {'per M':>7} "
         f"{'one sample':>11} {'per M':>7}"
@@ -315,8 +326,8 @@ def report(models: list[str], best: dict, threads: int) -> None:
     import torch
 
     print(
-        f"\ntorch {torch.__version__}, CPU, {threads} thread(s); bare and nnlearn: medians of "
-        "alternating segments, ratio = median of the segment pairs' ratios"
+        f"\ntorch {torch.__version__}, CPU, {threads} thread(s); bare and nnlearn: CPU time, "
+        "medians of alternating segments, ratio = median of the segment pairs' ratios"
     )
     header = f"{'model':<10} {'params':>7} {'variant':<15} {'ms/step':>9} {'vs bare':>8}"
     print(f"{header} {'peak RSS':>9} {'vs bare':>8}")
