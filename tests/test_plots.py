@@ -45,6 +45,12 @@ def test_zeros_go_a_decade_below_the_smallest_positive_value():
 def test_spike_region_comes_from_the_findings_evidence():
     other = Finding("L101", "x", Severity.ERROR, Cause.LR_TOO_HIGH, "m", {"step": 3})
     assert spike_regions([burst_finding(), other]) == [(13, 45, "E904")]
+    g403 = {
+        "cause": "exploding_gradients",
+        "rule": "G403",
+        "evidence": {"step": 13, "bursts": [{"step": 13, "last_step": 45}, {"step": 60}]},
+    }
+    assert spike_regions([g403]) == [(13, 45, "G403"), (60, 60, "G403")]
     assert spike_regions(
         [{"cause": "exploding_gradients", "rule": "G402", "evidence": {"step": 7}}]
     ) == [(7, 7, "G402")]

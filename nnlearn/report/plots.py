@@ -193,8 +193,9 @@ def _loss(m, plt):
 
 
 def spike_regions(findings) -> list[tuple[int, int, str]]:
-    """(first step, last step, rule) of the gradient findings that point at steps: a range
-    (`first_step`/`last_step`, `start_step`/`end_step`, `steps: [a, b]`) or one `step`."""
+    """(first step, last step, rule) of the gradient findings that point at steps: `bursts`
+    (a list of {step, last_step}), a range (`first_step`/`last_step`, `start_step`/`end_step`,
+    `steps: [a, b]`) or one `step`."""
     regions = []
     for f in findings:
         get = f.get if isinstance(f, dict) else lambda k, f=f: getattr(f, k, None)
@@ -202,6 +203,14 @@ def spike_regions(findings) -> list[tuple[int, int, str]]:
         cause = getattr(cause, "value", cause)
         evidence = get("evidence") or {}
         if cause != "exploding_gradients" or not isinstance(evidence, dict):
+            continue
+        bursts = evidence.get("bursts")  # G403: one region per burst
+        if isinstance(bursts, list) and bursts and all(isinstance(b, dict) for b in bursts):
+            for b in bursts:
+                first = b.get("first_step", b.get("step"))
+                if isinstance(first, (int, float)):
+                    last = b.get("last_step", first)
+                    regions.append((int(first), int(last), str(get("rule"))))
             continue
         span = None
         for a, b in (
