@@ -464,20 +464,9 @@ def explain(
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Explain a rule, a cause or a symptom; with no query, list the topics."""
-    import json
+    from nnlearn.knowledge.render import explain_command
 
-    from rich.console import Console
-
-    from nnlearn.knowledge.render import explain_data, print_explain
-
-    def body(edge: _Edge) -> None:
-        data = explain_data(" ".join(query or []) or None)
-        if json_out:
-            typer.echo(json.dumps(data, indent=2, default=str))
-            return
-        print_explain(data, Console(highlight=False, markup=False))
-
-    _at_edge(body)  # `nnlearn explain | head` ends quietly with 0
+    _at_edge(lambda edge: explain_command(query, json_out))  # `explain | head` ends quietly
 
 
 @app.command()
@@ -485,22 +474,9 @@ def rules(
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """The rule catalogue: id, name, severity, cause, thresholds."""
-    import json
+    from nnlearn.knowledge.render import rules_command
 
-    from rich.console import Console
-
-    from nnlearn.knowledge.render import rules_data, rules_table
-
-    def body(edge: _Edge) -> None:
-        rows = rules_data()
-        if json_out:
-            typer.echo(json.dumps(rows, indent=2, default=str))
-            return
-        console = Console(highlight=False, markup=False)
-        console.print(rules_table(rows))
-        console.print("details: nnlearn explain RULE_ID")
-
-    _at_edge(body)
+    _at_edge(lambda edge: rules_command(json_out))
 
 
 @app.command()
@@ -512,8 +488,12 @@ def version() -> None:
 
 
 def main() -> None:
+    from nnlearn.knowledge.fastpath import run_fast
+
     code: int | str | None = 0
     try:
+        if run_fast(sys.argv[1:]):  # `rules` and `explain` start without typer's pydantic
+            return
         app()
     except SystemExit as exc:
         code = exc.code

@@ -116,32 +116,36 @@ def symptom_entry(symptom: str) -> Entry:
     )
 
 
-def rule_entry(cls) -> Entry:
-    s = rule_sections(cls.__doc__ or "")
-    params = cls.parameters()
-    cause = cls.cause.value
+def rule_entry(rule) -> Entry:
+    """`rule`: a rule class or its description from `nnlearn.rules.catalogue`."""
+    if not isinstance(rule, dict):
+        from nnlearn.rules.catalogue import describe
+
+        rule = describe(rule)
+    s = rule_sections(rule["doc"])
+    cause = rule["cause"]
+    code = rule["rule"]
     return Entry(
-        id=cls.code,
+        id=code,
         kind="rule",
-        title=f"{cls.code} {cls.name}",
-        summary=cls.summary(),
+        title=f"{code} {rule['name']}",
+        summary=rule["summary"],
         sections=[
             ("What it detects", s.get("What it detects", "")),
             ("Why it matters", s.get("Why it matters", "")),
             ("How nnlearn detects it", s.get("Evidence", "")),
-            ("Severity and cause", f"{cls.severity.value}, {cause} (nnlearn explain {cause})"),
-            ("Thresholds", [f"{k} = {v!r}" for k, v in params.items()] or ["none"]),
+            ("Severity and cause", f"{rule['severity']}, {cause} (nnlearn explain {cause})"),
+            ("Thresholds", rule["threshold_lines"] or ["none"]),
             ("Example", s.get("Example", "")),
-            ("How to fix it", [s.get("Fix", ""), *cls.fixes]),
+            ("How to fix it", [s.get("Fix", ""), *rule["fixes"]]),
             ("Try it", CAUSES[cause]["tries"]),
             (
                 "Tune or disable",
-                f"probe.rules.thresholds: {{{cls.code}: {{...}}}} or "
-                f"probe.rules.disable: [{cls.code}]",
+                f"probe.rules.thresholds: {{{code}: {{...}}}} or probe.rules.disable: [{code}]",
             ),
         ],
-        phrases=[cls.name.replace("-", " "), cls.summary()],
-        rules=[cls.code],
+        phrases=[rule["name"].replace("-", " "), rule["summary"]],
+        rules=[code],
         tries=list(CAUSES[cause]["tries"]),
         related=[cause],
     )
@@ -150,16 +154,16 @@ def rule_entry(cls) -> Entry:
 @cache
 def entries() -> tuple[Entry, ...]:
     """Every entry: FAQ topics, symptoms, causes, rules."""
-    from nnlearn.rules import registry
+    from nnlearn.rules.catalogue import catalogue  # no rule module imported: no numpy
 
-    rules = registry()
+    rules = catalogue()
     by_cause: dict[str, list[str]] = {}
-    for code, cls in rules.items():
-        by_cause.setdefault(cls.cause.value, []).append(code)
+    for code, rule in rules.items():
+        by_cause.setdefault(rule["cause"], []).append(code)
     out = [faq_entry(t) for t in FAQ]
     out += [symptom_entry(s) for s in SYMPTOMS]
     out += [cause_entry(c, by_cause.get(c, [])) for c in CAUSES]
-    out += [rule_entry(cls) for cls in rules.values()]
+    out += [rule_entry(rule) for rule in rules.values()]
     return tuple(out)
 
 

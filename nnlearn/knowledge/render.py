@@ -101,11 +101,11 @@ def print_entry(e: dict[str, Any], console: Console) -> None:
 def _rule_line(item: str) -> str:
     """A rule id in a list reads better with its name and summary."""
     if _RULE_ID.match(item):
-        from nnlearn.rules import registry
+        from nnlearn.rules.catalogue import catalogue
 
-        cls = registry().get(item)
-        if cls:
-            return f"{item} {cls.name}: {cls.summary()}"
+        rule = catalogue().get(item)
+        if rule:
+            return f"{item} {rule['name']}: {rule['summary']}"
     return item
 
 
@@ -134,21 +134,10 @@ def print_topics(topics: list[dict[str, str]], console: Console) -> None:
 
 
 def rules_data() -> list[dict[str, Any]]:
-    from nnlearn.rules import registry
+    from nnlearn.rules.catalogue import catalogue
 
-    return [
-        {
-            "rule": code,
-            "name": cls.name,
-            "severity": cls.severity.value,
-            "cause": cls.cause.value,
-            "summary": cls.summary(),
-            "thresholds": cls.parameters(),
-            "requires": list(cls.requires),
-            "fixes": list(cls.fixes),
-        }
-        for code, cls in registry().items()
-    ]
+    keys = ("rule", "name", "severity", "cause", "summary", "thresholds", "requires", "fixes")
+    return [{k: rule[k] for k in keys} for rule in catalogue().values()]
 
 
 def rules_table(rows: list[dict[str, Any]]) -> Table:
@@ -166,3 +155,27 @@ def rules_table(rows: list[dict[str, Any]]) -> Table:
             cell.append(f"\n  {k}={v}", style="dim")
         table.add_row(r["rule"], Text(r["severity"], style=style[r["severity"]]), r["cause"], cell)
     return table
+
+
+def explain_command(query: list[str] | None, json_out: bool) -> None:
+    """`nnlearn explain`: the typer command and the fast path (`knowledge.fastpath`) both."""
+    import json
+
+    data = explain_data(" ".join(query or []) or None)
+    if json_out:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    print_explain(data, Console(highlight=False, markup=False))
+
+
+def rules_command(json_out: bool) -> None:
+    """`nnlearn rules`: the typer command and the fast path both."""
+    import json
+
+    rows = rules_data()
+    if json_out:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    console = Console(highlight=False, markup=False)
+    console.print(rules_table(rows))
+    console.print("details: nnlearn explain RULE_ID")

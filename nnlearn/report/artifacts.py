@@ -222,7 +222,7 @@ def _write_reports(
     if plots and result.run_dir:
         from nnlearn.report.plots import write_plots
 
-        made = write_plots(result.measurements, result.run_dir)
+        made = write_plots(result.measurements, result.run_dir, result.findings)
         result.artifacts.update({f"plot_{k}": v for k, v in made.items()})
     if result.run_dir:
         result.artifacts["report"] = str(result.run_dir / "report.md")

@@ -73,13 +73,20 @@ def largest_update(m: Measurements, before: int | None = None) -> tuple[float, i
 
 def layer_medians(m: Measurements, name: str, run: str = "main") -> pd.Series:
     """Per layer, the median over the sampled steps of the run. Instruments sample the first
-    three steps and then every n-th; when at least two samples follow those first three, only
-    they count, so a run is judged on its course rather than on its first steps."""
+    three steps, then on a regular schedule, and densely after a gradient-norm jump; when at
+    least two samples follow those first three, only they count, so a run is judged on its
+    course rather than on its first steps, and the triggered ones are left out."""
     t = table(m, name, run)
     if t.empty:
         import pandas as pd
 
         return pd.Series(dtype=float)
+    # steps sampled densely after a gradient-norm jump describe the jump, not the run's course
+    triggered = m.series("sample_triggered", run)
+    if len(triggered):
+        regular = t[~t.index.isin(triggered.index[triggered.to_numpy() > 0])]
+        if len(regular):
+            t = regular
     later = t[t.index >= 3]
     if len(later) >= 2:
         t = later
