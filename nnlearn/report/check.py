@@ -38,6 +38,15 @@ class CheckResult:
     duration_s: float = 0.0
     device: str = "-"
     artifacts: dict[str, str] = field(default_factory=dict)
+    partial: Any = None  # a log is never stopped part-way: the reports read it as a probe's
+
+    @property
+    def name(self) -> str:  # the reports name a run as a probe result does
+        return self.spec.name
+
+    @property
+    def seed(self) -> int | None:
+        return None
 
 
 def run_check(
