@@ -86,6 +86,12 @@ def probe(
     format: Annotated[Format, typer.Option(help="what goes to stdout")] = Format.rich,
     fail_on: FailOnOption = FailOn.error,
     quiet: Quiet = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            min=1, help="run the probe as N processes under torch.distributed (DDP; gloo/NCCL)"
+        ),
+    ] = 1,
 ) -> None:
     """Run a short instrumented training probe and diagnose it."""
     try:
@@ -103,6 +109,7 @@ def probe(
             quiet,
             markdown,
             junit,
+            nproc,
         )
     except NnlearnError as exc:
         if junit and exc.exit_code == ExitCode.PROBE_FAILED:
@@ -116,7 +123,20 @@ def probe(
 
 
 def _probe(
-    spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on, quiet, md, junit
+    spec_file,
+    device,
+    seed,
+    steps,
+    budget,
+    sets,
+    out,
+    json_path,
+    fmt,
+    fail_on,
+    quiet,
+    md,
+    junit,
+    nproc=1,
 ):
     from nnlearn.spec import load_spec, parse_overrides
 
@@ -130,9 +150,15 @@ def _probe(
         if value is not None:
             overrides.append((key, value))
     spec = load_spec(spec_file, overrides)
+    if nproc > 1:  # the same command on every rank; rank 0 reports and its exit code is ours
+        from nnlearn.distributed.launch import launch_probe
+
+        args = (spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on)
+        return launch_probe(nproc, spec.device, spec.probe.budget_s, (*args, quiet, md, junit))
 
     from rich.console import Console
 
+    from nnlearn.distributed import is_main_process
     from nnlearn.probe.runner import default_run_dir, run_probe
     from nnlearn.report import github
     from nnlearn.report.artifacts import write_reports
@@ -140,18 +166,20 @@ def _probe(
     from nnlearn.report.progress import RichProgress
     from nnlearn.verdict import exit_code_for
 
+    main = is_main_process()  # in a distributed probe only rank 0 shows, writes and reports
     console = Console(highlight=False, markup=False)
-    show = fmt == Format.rich and not quiet and console.is_terminal
+    show = fmt == Format.rich and not quiet and console.is_terminal and main
+    run_dir = (out or default_run_dir(spec.name)) if main else None
     try:
         with RichProgress(console, enabled=show) as progress:
-            result = run_probe(
-                spec, str(spec_file), out_dir=out or default_run_dir(spec.name), progress=progress
-            )
+            result = run_probe(spec, str(spec_file), out_dir=run_dir, progress=progress)
     except ProbeFailed as exc:
         from nnlearn.report.crash import hint_text, likely_causes
 
         exc.likely_cause = hint_text(likely_causes(spec, str(spec_file)))
         raise
+    if not main:
+        return int(ExitCode.OK)
     code = exit_code_for(result.findings, fail_on)
     data, markdown = write_reports(result, fail_on, code, markdown_path=md, junit_path=junit)
     if json_path:

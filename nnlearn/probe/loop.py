@@ -44,9 +44,12 @@ def train(
     deadline: float,
     grad_clip: float | None = None,
     on_step: Callable[[int], None] | None = None,
+    agree: Callable[[bool, bool], tuple[bool, bool]] | None = None,
 ) -> RunResult:
     """`steps` optimizer steps; validation every `eval_every` steps and at the end. A
-    non-finite loss stops the loop after recording it; the deadline stops it early."""
+    non-finite loss stops the loop after recording it; the deadline stops it early. `agree`
+    (a distributed run's) turns this rank's (non-finite, past deadline) into every rank's, so
+    that all ranks stop on the same step."""
     start = time.perf_counter()
     stream = infinite_batches(bundle.train, batch_size, seed=seed)
     stopped, step = "completed", 0
@@ -63,13 +66,16 @@ def train(
         value = monitor.after_update(loss)
         if on_step:
             on_step(step)
-        if not math.isfinite(value):
+        nonfinite, late = not math.isfinite(value), time.perf_counter() > deadline
+        if agree is not None:
+            nonfinite, late = agree(nonfinite, late)
+        if nonfinite:
             stopped = "nonfinite"
             break
         if (step + 1) % eval_every == 0 or step + 1 == steps:
             evaluate_and_log(model, loss_fn, bundle, monitor, device, step)
             model.train()
-        if time.perf_counter() > deadline:
+        if late:
             stopped = "budget"
             break
     if stopped != "completed" and (step + 1) % eval_every != 0:

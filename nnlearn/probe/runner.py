@@ -107,6 +107,7 @@ def _run_probe(
     from nnlearn.audit.setup import check_setup, skip_training
     from nnlearn.audit.updates import parameter_updates
     from nnlearn.data import build_data
+    from nnlearn.distributed.role import RankRole
     from nnlearn.models import build_model
     from nnlearn.monitor import Monitor
     from nnlearn.probe.experiments import ExperimentContext, available, run_experiment
@@ -118,7 +119,10 @@ def _run_probe(
     progress = progress or Progress()
     start = time.perf_counter()
     budget_end = start + spec.probe.budget_s
-    device = resolve_device(spec.device)
+    # under `--nproc`: every rank trains and measures, rank 0 alone audits, experiments, reports
+    role = RankRole.current()
+    main_rank = role is None or role.is_main
+    device = resolve_device(spec.device) if role is None else role.device(spec.device)
     seed_everything(spec.seed)
     recorder = MetricsRecorder()
     facts: dict[str, Any] = {}
@@ -127,7 +131,7 @@ def _run_probe(
     progress.phase("loading data")
     bundle = build_data(spec, spec_path)
     notes += bundle.notes
-    facts["data"] = audit_data(bundle, seed=spec.seed)
+    facts["data"] = audit_data(bundle, seed=spec.seed) if main_rank else {}
 
     progress.phase("building model")
     seed_everything(spec.seed)
@@ -141,8 +145,17 @@ def _run_probe(
     loss_fn = build_loss(spec, bundle.task, spec_path)
     # issue 4: one forward pass checks model, loss and data together before anything trains; a
     # fatal setup (labels beyond the outputs, a loss that cannot run, nothing trainable) skips training
-    facts["setup"] = check_setup(model, loss_fn, bundle, device, facts["data"], seed=spec.seed)
-    fatal = facts["setup"].get("fatal")
+    if main_rank:
+        facts["setup"] = check_setup(model, loss_fn, bundle, device, facts["data"], seed=spec.seed)
+    else:
+        facts["setup"] = {
+            "n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)
+        }
+    fatal = (
+        facts["setup"].get("fatal")
+        if role is None
+        else role.agree_fatal(facts["setup"].get("fatal"))
+    )
     optimizer = None if fatal else build_optimizer(spec, model, spec_path)
     facts["model"] = {
         "class": type(model).__name__,
@@ -152,7 +165,7 @@ def _run_probe(
         "optimizer": type(optimizer).__name__ if optimizer is not None else "not built",
     }
 
-    wanted = list(dict.fromkeys(spec.probe.experiments))
+    wanted = list(dict.fromkeys(spec.probe.experiments)) if main_rank else []
     if fatal:  # issue 4: no init check, main run or experiments; the rules report the setup
         notes.append(f"training skipped: {fatal['message']}")
         wanted, train = [], skip_training
@@ -211,13 +224,23 @@ def _run_probe(
     seed_everything(spec.seed)
     share = MAIN_RUN_SHARE if later else 1.0
     main_deadline = time.perf_counter() + share * max(budget_end - time.perf_counter(), 0.0)
-    monitor = Monitor(model, optimizer, recorder=recorder, facts=facts, run="main")
+    instruments = None
+    train_model, train_bundle = model, bundle
+    if role is not None and not fatal:
+        from nnlearn.monitor.instruments import default_instruments
+
+        instruments = default_instruments() + role.instruments()
+        train_model = role.train_model(model, device)
+        train_bundle = role.train_data(bundle, spec.seed)
+    monitor = Monitor(
+        model, optimizer, recorder=recorder, facts=facts, run="main", instruments=instruments
+    )
     with monitor:
         result = train(
-            model,
+            train_model,
             loss_fn,
             optimizer,
-            bundle,
+            train_bundle,
             monitor,
             steps=spec.probe.steps,
             batch_size=spec.data.batch_size,
@@ -227,6 +250,7 @@ def _run_probe(
             deadline=main_deadline,
             grad_clip=spec.optimizer.grad_clip,
             on_step=progress.advance,
+            agree=role.agree if role is not None and not fatal else None,
         )
     facts["run"] = {
         "steps_planned": spec.probe.steps,
@@ -240,6 +264,20 @@ def _run_probe(
     }
     if result.steps_done:  # issue 4: parameters the optimizer never moved
         facts["setup"]["updates"] = parameter_updates(initial_model, model, optimizer)
+    if role is not None:  # rank 0 gets the merged table; the other ranks are done
+        role.reduce(recorder, facts, len(train_bundle.train), spec.data.batch_size)
+        notes += role.notes
+        if not role.is_main:
+            return ProbeResult(
+                spec,
+                spec_path,
+                str(device),
+                time.perf_counter() - start,
+                Measurements(recorder.frame(), facts),
+                [],
+                [],
+                "inconclusive",
+            )
     seconds_per_step = result.duration_s / max(result.steps_done, 1)
     if result.stopped == "budget":
         notes.append(
