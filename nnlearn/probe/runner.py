@@ -33,7 +33,10 @@ MIN_COST_SHARE = 0.5
 
 @dataclass
 class ProbeResult:
-    spec: Spec
+    """One diagnosed run. `spec` is None for a run nnlearn did not start itself (`nnlearn.Probe`
+    over the user's loop, the framework callbacks); `name` and `seed` then say what it was."""
+
+    spec: Spec | None
     spec_path: str | None
     device: str
     duration_s: float
@@ -45,6 +48,19 @@ class ProbeResult:
     run_dir: Path | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    name: str = ""
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.spec is not None:
+            self.name = self.name or self.spec.name
+            self.seed = self.spec.seed if self.seed is None else self.seed
+
+    def exit_code(self, fail_on: str = "error") -> int:
+        """1 when a finding is at or above `fail_on` (error | warning | never), else 0."""
+        from nnlearn.verdict import exit_code_for
+
+        return exit_code_for(self.findings, fail_on)
 
 
 class Progress:
