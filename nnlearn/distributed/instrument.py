@@ -61,8 +61,8 @@ class RankStats(Instrument):
         return mark
 
     def _input(self, module, args, kwargs) -> None:
-        if self._batch is not None:
-            return  # the first forward call of the step reads the batch
+        if self._batch is not None or not torch.is_grad_enabled():
+            return  # the step's first training forward reads its batch (not a validation one)
         x = next(
             (a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor) and a.dim()),
             None,
