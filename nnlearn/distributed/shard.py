@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from torch.utils.data import Dataset, Subset, TensorDataset
+from torch.utils.data import Dataset, Subset
 
+from nnlearn.data.batch import from_batch, slice_batch, whole
 from nnlearn.data.bundle import DataBundle
 
 
@@ -20,9 +21,11 @@ def shard_indices(n: int, rank: int, world_size: int, seed: int) -> torch.Tensor
 
 
 def shard_dataset(ds: Dataset, rank: int, world_size: int, seed: int) -> Dataset:
-    idx = shard_indices(len(ds), rank, world_size, seed)  # type: ignore[arg-type]
-    if isinstance(ds, TensorDataset):  # keep the sliced fast path of the builtin loop
-        return TensorDataset(*(t[idx] for t in ds.tensors))
+    n = len(ds)  # type: ignore[arg-type]
+    idx = shard_indices(n, rank, world_size, seed)
+    full = whole(ds)
+    if full is not None:  # in memory: stays in memory, the builtin loop keeps slicing it
+        return from_batch(slice_batch(full, idx, n))
     return Subset(ds, idx.tolist())
 
 
