@@ -161,3 +161,21 @@ def test_shards_split_the_data_like_a_distributed_sampler():
     shard = shard_dataset(ds, 1, 2, seed=0)
     assert isinstance(shard, torch.utils.data.TensorDataset) and len(shard) == 5
     assert shard.tensors[1].tolist() == shard_indices(10, 1, 2, seed=0).tolist()
+
+
+def test_the_first_failing_rank_is_reported_not_the_ones_that_broke_after_it(tmp_path):
+    import json
+
+    from nnlearn.distributed.launch import first_failure
+    from nnlearn.errors import ExitCode
+
+    later = {"time": 20.0, "code": 3, "message": "RuntimeError: Connection closed by peer"}
+    first = {"time": 10.0, "code": 3, "message": "training step raised ValueError: bad shape"}
+    (tmp_path / "rank0.json").write_text(json.dumps(dict(later, hint="")))
+    (tmp_path / "rank1.json").write_text(json.dumps(dict(first, hint="check the shapes")))
+    error = first_failure(str(tmp_path), None)
+    assert error.exit_code == ExitCode.PROBE_FAILED and error.rank == 1
+    assert error.render() == (
+        "rank 1 of the distributed probe failed: training step raised ValueError: bad shape"
+    )
+    assert error.likely_cause == "check the shapes"

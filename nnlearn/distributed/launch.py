@@ -33,6 +33,7 @@ class RankFailed(ProbeFailed):
 def launch_probe(nproc: int, device: str, budget_s: float, args: tuple[Any, ...]) -> int:
     """Run `nnlearn.cli._probe(*args)` on `nproc` ranks; returns rank 0's exit code."""
     from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -57,6 +58,8 @@ def launch_probe(nproc: int, device: str, budget_s: float, args: tuple[Any, ...]
                 code = codes[0] if isinstance(codes, dict) else codes  # {rank: return value}
         except ChildFailedError as exc:
             raise first_failure(folder, exc) from None
+        except SignalException:  # Ctrl-C or a kill reached the launcher: the ranks are ended
+            raise KeyboardInterrupt from None
     return int(code if isinstance(code, int) else ExitCode.PROBE_FAILED)
 
 
