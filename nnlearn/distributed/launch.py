@@ -39,6 +39,7 @@ def launch_probe(nproc: int, device: str, budget_s: float, args: tuple[Any, ...]
 
     from nnlearn.distributed.worker import probe_worker
 
+    check_devices(device, nproc)
     with tempfile.TemporaryDirectory(prefix="nnlearn-ddp-") as folder:
         config = LaunchConfig(
             min_nodes=1,
@@ -61,6 +62,19 @@ def launch_probe(nproc: int, device: str, budget_s: float, args: tuple[Any, ...]
         except SignalException:  # Ctrl-C or a kill reached the launcher: the ranks are ended
             raise KeyboardInterrupt from None
     return int(code if isinstance(code, int) else ExitCode.PROBE_FAILED)
+
+
+def check_devices(device: str, nproc: int) -> None:
+    """A CUDA run needs one GPU per rank; said before any rank starts (exit 3)."""
+    import torch
+
+    from nnlearn.probe.setup import resolve_device
+
+    if resolve_device(device).type == "cuda" and torch.cuda.device_count() < nproc:
+        raise ProbeFailed(
+            f"--nproc {nproc} on CUDA needs one GPU per rank, this machine has "
+            f"{torch.cuda.device_count()}; use --device cpu (gloo) or fewer processes"
+        )
 
 
 def first_failure(folder: str, exc) -> RankFailed:
