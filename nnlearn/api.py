@@ -16,6 +16,10 @@ it is not counted), its post-hook closes the step. The instruments are `nnlearn.
 driven through its public calls, so the metrics table is the one `nnlearn probe` builds, and
 the rules, verdict and reports are the same code. Nothing here touches the training: no random
 numbers are drawn, no gradient or weight is written.
+
+Under `torch.distributed` (more than one rank) every rank measures, and `stop()` gathers every
+rank's rows to rank 0, which diagnoses them: `result` is then the same on every rank, and
+`print_report()` / `save()` act on rank 0 only (`nnlearn.distributed.user`).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def nnlearn(*args: str, tmp_path) -> tuple[int, str, str, dict]:
     return proc.returncode, proc.stdout, proc.stderr, report
 
 
-def torchrun(*args: str) -> subprocess.CompletedProcess:
+def torchrun(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             sys.executable,
@@ -48,7 +48,7 @@ def torchrun(*args: str) -> subprocess.CompletedProcess:
             "--standalone",
             "--nproc_per_node",
             "2",
-            str(EXAMPLES / "ddp_train.py"),
+            script,
             *args,
         ],
         capture_output=True,
@@ -115,22 +115,28 @@ def test_a_failing_rank_ends_every_rank_with_its_error(tmp_path):
     assert "ChildFailedError" not in stderr and report == {}
 
 
-@pytest.mark.parametrize(
-    ("switches", "code", "rule", "cause"),
-    [
-        ((), 0, None, None),
-        (("--lr", "80"), 1, "L103", "lr_too_high"),
-        (("--no-sampler",), 1, "R101", "insufficient_data"),
-        (("--no-ddp",), 1, "R102", "implementation_bug"),
-    ],
-)
-def test_probe_in_a_ddp_script_reports_once_from_rank_0(tmp_path, switches, code, rule, cause):
-    proc = torchrun(*switches, "--epochs", "4", "--save", str(tmp_path / "run"))
-    out = proc.stdout
-    assert out.count("HEALTHY") == 1, out + proc.stderr  # one report: rank 0's
-    report = json.loads((tmp_path / "run" / "findings.json").read_text())
-    assert report["exit_code"] == code, out
-    if rule is None:
-        assert report["findings"] == []
-    else:
-        assert report["findings"][0]["cause"] == cause and report["findings"][0]["rule"] == rule
+# case of configs/examples/ddp_train.py -> (exit code, first finding's rule and cause)
+SCRIPT_CASES = {
+    "healthy": (0, None, None),
+    "lr80": (1, "L103", "lr_too_high"),
+    "no_sampler": (1, "R101", "insufficient_data"),
+    "no_ddp": (1, "R102", "implementation_bug"),
+}
+
+
+def test_probe_in_a_ddp_script_reports_once_from_rank_0(tmp_path):
+    proc = torchrun(str(ROOT / "tests" / "fixtures" / "ddp_variants.py"), str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    printed = dict(
+        part.split("\n", 1) for part in proc.stdout.split("=== case ")[1:]
+    )  # case -> what was printed while it ran
+    assert sorted(printed) == sorted(SCRIPT_CASES)
+    for case, (code, rule, cause) in SCRIPT_CASES.items():
+        assert printed[case].count("HEALTHY") == 1, printed[case]  # one report, rank 0's
+        report = json.loads((tmp_path / case / "findings.json").read_text())
+        assert report["exit_code"] == code, (case, report["findings"])
+        if rule is None:
+            assert report["findings"] == [], case
+        else:
+            first = report["findings"][0]
+            assert (first["rule"], first["cause"]) == (rule, cause), (case, report["findings"])

@@ -36,17 +36,18 @@ def spirals(n: int = 2000, classes: int = 3, seed: int = 0):
     return torch.stack([r * torch.sin(t), r * torch.cos(t)], 1), y
 
 
-def main() -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--no-sampler", action="store_true")
     parser.add_argument("--no-ddp", action="store_true")
     parser.add_argument("--save", help="run folder for the metrics table and reports")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
 
-    dist.init_process_group("gloo")
-    rank = dist.get_rank()
+
+def train(args: argparse.Namespace) -> nnlearn.Probe:
+    """One training run under the probe, in the current process group."""
     torch.manual_seed(0)  # the same initial weights on every rank
     x, y = spirals()
     data = TensorDataset(x, y)
@@ -76,7 +77,15 @@ def main() -> int:
     probe.print_report()  # prints on rank 0 only
     if args.save:
         probe.save(args.save)  # writes on rank 0 only
+    return probe
+
+
+def main() -> int:
+    args = parse()
+    dist.init_process_group("gloo")
+    probe = train(args)
     code = probe.result.exit_code()  # the same result on every rank
+    rank = dist.get_rank()
     dist.destroy_process_group()
     return code if rank == 0 else 0
 

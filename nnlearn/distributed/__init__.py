@@ -5,6 +5,8 @@
 - `worker`: what one rank runs.
 - `collect`: the process group, the DDP wrapper, the per-step stop agreement and the gather of
   every rank's metric rows to rank 0.
+- `role`: what a distributed probe changes in the runner's phases, in one object.
+- `user`: `nnlearn.Probe` in the user's own DDP script (rank 0 diagnoses every rank's rows).
 - `shard`: each rank's share of the training data (a DistributedSampler's split).
 - `instrument`: what each rank measures for the DDP rules (R101-R104).
 - `merge`: the torch-free reduction of the gathered rows into one metrics table.

@@ -29,11 +29,11 @@ def probe_worker(folder: str, device: str, budget_s: float, args: tuple[Any, ...
         return _probe(*args)
     except KeyboardInterrupt:
         sys.exit(130)
+    except SystemExit:
+        raise
     except BaseException as exc:  # the launcher reports the first rank's error, once
         from nnlearn.errors import ExitCode, NnlearnError
 
-        if isinstance(exc, SystemExit):
-            raise
         if isinstance(exc, NnlearnError):
             code, message = int(exc.exit_code), exc.render()
             hint = getattr(exc, "likely_cause", "")
