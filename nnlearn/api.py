@@ -39,7 +39,14 @@ from nnlearn.monitor import Monitor
 
 # the names a user's metrics are recorded under, where nnlearn's rules read them by another
 # name (`train_acc` is the training accuracy the report shows beside the validation one)
-_METRIC_NAMES = {"train_acc": "train_eval_acc", "acc": "train_eval_acc"}
+_METRIC_NAMES = {
+    "train_acc": "train_eval_acc",
+    "train_accuracy": "train_eval_acc",
+    "acc": "train_eval_acc",
+    "val_accuracy": "val_acc",
+}
+# keywords that are the training loss of the step
+_LOSS_NAMES = ("loss", "train_loss")
 # what the run table says about the loss, which the probe never sees being built
 DEFAULT_LOSS_LABEL = "loss logged by your loop"
 
@@ -247,7 +254,7 @@ class Probe:
             if value is None:
                 continue
             number = _number(value, key)
-            if key == "loss":
+            if key in _LOSS_NAMES:
                 self._losses.setdefault(int(step), []).append(number)
             else:
                 self._metrics[(_METRIC_NAMES.get(key, key), int(step))] = number
@@ -259,8 +266,11 @@ class Probe:
         from nnlearn.data import _as_dataset, _describe
 
         train = _as_dataset(train_data, "train_data", None)
-        if val_data is None:
-            val = torch.utils.data.Subset(train, [])
+        if val_data is None:  # no validation split: an empty one of the same shapes
+            x, y = (torch.as_tensor(t) for t in train[0][:2])
+            val = torch.utils.data.TensorDataset(
+                x.new_empty((0, *x.shape)), y.new_empty((0, *y.shape))
+            )
         else:
             val = _as_dataset(val_data, "val_data", None)
         bundle = _describe(train, val, "auto", None, f"probe.audit:{type(train_data).__name__}")

@@ -37,7 +37,18 @@ def data(n: int = 256, seed: int = 0):
     return x, (x[:, 0] + x[:, 1] > 0).long()
 
 
-def loop(make_model, *, use_probe, lr=0.1, opt="sgd", epochs=4, batch=32, accumulate=1, val=True):
+def loop(
+    make_model,
+    *,
+    use_probe,
+    lr=0.1,
+    opt="sgd",
+    epochs=4,
+    batch=32,
+    accumulate=1,
+    val=True,
+    audit=False,
+):
     """The same loop with and without the probe; returns (losses, probe or None)."""
     torch.manual_seed(0)
     x, y = data()
@@ -47,6 +58,8 @@ def loop(make_model, *, use_probe, lr=0.1, opt="sgd", epochs=4, batch=32, accumu
     losses = []
     probe = nnlearn.Probe(model, optim, name="loop") if use_probe else None
     with probe or contextlib.nullcontext():
+        if probe and audit:
+            probe.audit((x, y), (xv, yv))  # reads the data without drawing random numbers
         for _ in range(epochs):
             order = torch.randperm(len(x))
             for i, start in enumerate(range(0, len(x), batch)):
@@ -72,7 +85,7 @@ def loop(make_model, *, use_probe, lr=0.1, opt="sgd", epochs=4, batch=32, accumu
 @pytest.mark.slow
 def test_ten_sigmoid_layers_same_losses_and_a_gradient_cause_first():
     plain, _ = loop(sigmoid_net, use_probe=False)
-    probed, probe = loop(sigmoid_net, use_probe=True)
+    probed, probe = loop(sigmoid_net, use_probe=True, audit=True)
     assert probed == plain  # the probe never changes the training
     result = probe.result
     assert result.verdict == "unhealthy"
@@ -197,6 +210,24 @@ def test_audit_adds_the_data_rules():
     assert "D301" in [f.rule for f in probe.result.findings]
 
 
+def test_log_takes_the_usual_spellings():
+    model = relu_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = data(32)
+    with nnlearn.Probe(model, opt) as probe:
+        for _ in range(2):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            probe.log(train_loss=loss.item())
+        probe.log(val_loss=0.5, val_accuracy=0.75, train_accuracy=0.8, grad_scale=2.0)
+    m = probe.result.measurements
+    assert list(m.series("train_loss").index) == [0, 1]
+    assert m.series("val_acc").tolist() == [0.75] and m.series("train_eval_acc").tolist() == [0.8]
+    assert m.series("grad_scale").tolist() == [2.0]  # any other metric under its own name
+
+
 def test_log_rejects_what_is_not_a_number():
     model = relu_net()
     with nnlearn.Probe(model, torch.optim.SGD(model.parameters(), lr=0.1)) as probe:
@@ -209,3 +240,18 @@ def test_import_nnlearn_stays_torch_free_and_probe_is_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
     assert nnlearn.Probe.__module__ == "nnlearn.api"
+
+
+def test_a_nan_loss_is_a_finding_not_a_crash():
+    _, probe = loop(relu_net, use_probe=True, lr=1e6, epochs=3)
+    result = probe.result
+    assert result.measurements.fact("run.stopped") == "nonfinite"
+    assert "L101" in [f.rule for f in result.findings]
+    assert result.exit_code() == 1
+
+
+def test_audit_without_a_validation_split():
+    model = relu_net()
+    with nnlearn.Probe(model, torch.optim.SGD(model.parameters(), lr=0.1)) as probe:
+        facts = probe.audit(data(64))
+    assert facts["n_train"] == 64 and facts["n_val"] == 0

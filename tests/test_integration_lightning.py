@@ -137,3 +137,35 @@ def test_gradient_accumulation_counts_optimizer_steps(tmp_path):
     # gradients were read inside Lightning's closure, not before it
     assert (m.series("grad_norm") > 0).all() and len(m.series("grad_norm")) >= 3
     assert cb.probe.optimizer._optimizer_step_pre_hooks == {}  # removed at the end of fit
+
+
+def test_the_older_pytorch_lightning_package_gets_the_same_callback(tmp_path):
+    pl = pytest.importorskip("pytorch_lightning")
+    from nnlearn.integrations.lightning import PLNnlearnCallback
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(2, 3)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return nn.functional.cross_entropy(self.net(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    cb = PLNnlearnCallback(print_report=False)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=False,
+        default_root_dir=tmp_path,
+        callbacks=[cb],
+    )
+    trainer.fit(Tiny(), DataLoader(blobs(64, 0), batch_size=16))
+    assert cb.result.measurements.fact("run.steps_done") == 4
+    assert len(cb.result.measurements.series("train_loss")) == 4

@@ -36,6 +36,14 @@ class Output:
         return probe.result
 
 
+def audit_note(exc: BaseException) -> str:
+    """One line for the report when the data audits cannot read a dataset (datasets whose
+    items are mappings, `input_ids`/`labels`, are read by the audits only as (x, y) pairs)."""
+    cause = exc.__cause__ or exc
+    first = (str(cause).strip().splitlines() or [""])[0]
+    return f"data audit skipped: the audits could not read the dataset ({type(cause).__name__}: {first})"
+
+
 def first_number(metrics: Mapping[str, Any], names: tuple[str, ...]) -> float | None:
     """The value of the first of `names` present in `metrics` (a tensor or a number)."""
     for name in names:

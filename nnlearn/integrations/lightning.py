@@ -23,7 +23,7 @@ except ImportError:  # only the older package is installed
     from pytorch_lightning import Callback as _Callback
 
 from nnlearn.api import Probe
-from nnlearn.integrations._common import Output, first_number, hints
+from nnlearn.integrations._common import Output, audit_note, first_number, hints
 
 # the framework's words for the usual fixes, added after nnlearn's own (by rule, then cause)
 FIXES: dict[str, tuple[str, ...]] = {
@@ -76,6 +76,7 @@ class _Adapter:
         self._steps_before = 0
 
     def on_train_start(self, trainer, pl_module) -> None:
+        self.result = None  # a second fit is a new run
         if not trainer.optimizers:
             return
         planned = trainer.estimated_stepping_batches
@@ -108,7 +109,7 @@ class _Adapter:
         try:
             self.probe.audit(train, val)
         except Exception as exc:  # a dataset the audits cannot read yet: say so, train on
-            self.probe.notes.append(f"data audit skipped: {type(exc).__name__}: {exc}")
+            self.probe.notes.append(audit_note(exc))
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.probe is not None:
