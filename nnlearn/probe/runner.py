@@ -253,7 +253,7 @@ def build_phase(state: ProbeState) -> None:
     if state.step.user_step is not None:
         loss_name = f"train_step {state.step.name}"
     elif state.step.used_model_loss:
-        loss_name = f"the model's own loss ({type(model).__name__}.loss)"
+        loss_name = "the model's own loss"
     state.facts["model"] = {
         "class": type(model).__name__,
         "n_parameters": n_parameters,
@@ -337,7 +337,7 @@ def main_run_phase(state: ProbeState) -> None:
     }
     if result.steps_done:  # issue 4: parameters the optimizer never moved
         state.facts["setup"]["updates"] = parameter_updates(
-            state.initial_model, state.model, state.optimizer
+            state.initial_model, state.model, state.optimizer, result.lr_peaks
         )
     if state.role is not None:  # rank 0 gets every rank's rows, merged
         state.role.reduce(state.recorder, state.facts, len(bundle.train), spec.data.batch_size)

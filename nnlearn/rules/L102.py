@@ -26,7 +26,9 @@ class L102(Rule):
         The cause follows the other evidence, in this order: update ratios far below 1e-3
         (U202: the learning rate), dead units (A501), saturated activations (A502), vanishing
         gradients (G401), each with that rule's default thresholds and cause; with none of
-        them, a learning rate too low.
+        them, a learning rate too low, unless lr_range says otherwise: its suggestion more
+        than 3x below the rate in use makes the cause `lr_too_high` (lower the rate), within 3x
+        of it no advice to move the rate is given, and an unreliable sweep is not quoted.
 
     Example:
         `configs/quickstart.yaml` with `--set optimizer.lr=1e-7`.
@@ -75,7 +77,10 @@ class L102(Rule):
         )
         explained = explanation(m)
         if explained is None:
-            return [self.finding(message, evidence)]
+            cause, fixes, note = lr_advice(m, self.fixes)
+            if note:
+                message += f"; {note}"
+            return [self.finding(message, evidence, cause=cause, fixes=fixes)]
         evidence["explained_by"] = explained.rule
         return [
             self.finding(
@@ -85,6 +90,50 @@ class L102(Rule):
                 fixes=explained.fixes,
             )
         ]
+
+
+# the rate in use and lr_range's suggestion within this factor of each other: the rate is not
+# what keeps the loss flat, so no advice to move it
+LR_NEAR = 3.0
+
+
+def lr_advice(m, default_fixes: tuple[str, ...]):
+    """(cause, fixes, note) that never contradict lr_range (issue 9: "raise the learning rate"
+    beside a suggestion 5,000x lower): raise it only when the suggestion is higher, lower it
+    when the suggestion is far lower, neither when they agree or the sweep was unreliable."""
+    from nnlearn.rules.base import Cause
+    from nnlearn.rules.fit import experiment
+
+    sweep = experiment(m, "lr_range")
+    lr = m.fact("run.lr")
+    others = list(default_fixes[1:])
+    if not sweep or not isinstance(lr, (int, float)) or lr <= 0:
+        return None, None, None
+    suggested = sweep.get("suggested_lr")
+    if not suggested:
+        reason = sweep.get("unreliable") or "no suggestion"
+        return (
+            None,
+            ["raise the learning rate 3-10x and check the loss moves (optimizer.lr)", *others],
+            f"lr_range gives no rate to stand by ({reason})",
+        )
+    if suggested > lr * LR_NEAR:
+        return (
+            None,
+            [f"raise the learning rate to about {suggested:.2g}, lr_range's suggestion", *others],
+            None,
+        )
+    if suggested < lr / LR_NEAR:
+        return (
+            Cause.LR_TOO_HIGH,
+            [f"lower the learning rate to about {suggested:.2g}, lr_range's suggestion", *others],
+            f"lr_range suggests {suggested:.2g}, {lr / suggested:.0f}x below the rate in use",
+        )
+    return (
+        None,
+        others,
+        f"the rate in use ({lr:.2g}) is close to lr_range's suggestion ({suggested:.2g})",
+    )
 
 
 def explanation(m) -> Finding | None:
