@@ -16,6 +16,10 @@ it is not counted), its post-hook closes the step. The instruments are `nnlearn.
 driven through its public calls, so the metrics table is the one `nnlearn probe` builds, and
 the rules, verdict and reports are the same code. Nothing here touches the training: no random
 numbers are drawn, no gradient or weight is written.
+
+Under `torch.distributed` (more than one rank) every rank measures, and `stop()` gathers every
+rank's rows to rank 0, which diagnoses them: `result` is then the same on every rank, and
+`print_report()` / `save()` act on rank 0 only (`nnlearn.distributed.user`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from nnlearn.distributed import current as current_rank
+from nnlearn.distributed import is_main_process
 from nnlearn.monitor import Monitor
 
 # the names a user's metrics are recorded under, where nnlearn's rules read them by another
@@ -103,6 +109,14 @@ class Probe:
     ):
         if gradients not in ("optimizer", "caller") or arm not in ("optimizer", "caller"):
             raise ValueError("gradients and arm are 'optimizer' or 'caller'")
+        # under torch.distributed every rank measures; stop() diagnoses on rank 0
+        self._rank = current_rank()
+        if self._rank is not None:
+            from nnlearn.distributed.instrument import RankStats
+            from nnlearn.distributed.user import unwrap
+            from nnlearn.monitor.instruments import default_instruments
+
+            model, instruments = unwrap(model), default_instruments() + [RankStats()]
         self.model = model
         self.optimizer = innermost_optimizer(optimizer)
         self.name = name
@@ -115,7 +129,13 @@ class Probe:
         self._gradients, self._arm_mode, self._fixes = gradients, arm, fixes
         self.facts: dict[str, Any] = {}
         self.notes: list[str] = []
-        self.monitor = Monitor(model, self.optimizer, facts=self.facts, run="main")
+        self.monitor = Monitor(
+            model,
+            self.optimizer,
+            facts=self.facts,
+            run="main",
+            instruments=instruments if self._rank is not None else None,
+        )
         self.steps_done = 0  # optimizer steps taken since the probe was entered
         self._armed: int | None = None  # the step the instruments are armed for
         self._measured = False  # gradients of the armed step were read
@@ -165,7 +185,12 @@ class Probe:
                 "steps; the diagnosis covers the steps before it"
             )
         self._result = None
-        self._result = self._diagnose()
+        if self._rank is not None and error is None:
+            from nnlearn.distributed.user import diagnose_across_ranks
+
+            self._result = diagnose_across_ranks(self, self._rank)
+        else:
+            self._result = self._diagnose()
 
     # -- the optimizer's hooks -------------------------------------------------------------
     def _pre_step(self, optimizer, args, kwargs) -> None:
@@ -271,6 +296,8 @@ class Probe:
 
         from nnlearn.report.terminal import render
 
+        if not is_main_process():
+            return  # a distributed run reports once, from rank 0
         result = self.result
         console = console or Console(highlight=False, markup=False)
         render(result, console, quiet=quiet, exit_code=result.exit_code(fail_on or self.fail_on))
@@ -290,6 +317,8 @@ class Probe:
         from nnlearn.report.artifacts import write_reports, write_run_folder
         from nnlearn.report.json_report import dumps
 
+        if not is_main_process():
+            return {}  # rank 0 writes the run folder
         result = self.result
         gate = fail_on or self.fail_on
         code = result.exit_code(gate)
@@ -339,7 +368,7 @@ class Probe:
             "no_grad": [],
         }
 
-    def _diagnose(self):
+    def _diagnose(self, metrics=None):
         import pandas as pd
 
         from nnlearn.measurements import Measurements
@@ -349,7 +378,10 @@ class Probe:
 
         if self._started is None:
             raise RuntimeError("the probe never started: use `with nnlearn.Probe(...)`")
-        metrics = pd.concat([self.monitor.recorder.frame(), self._user_rows()], ignore_index=True)
+        if metrics is None:  # else: the rows of every rank, merged (nnlearn.distributed.user)
+            metrics = pd.concat(
+                [self.monitor.recorder.frame(), self._user_rows()], ignore_index=True
+            )
         metrics = pd.concat([metrics, _init_rows(metrics)], ignore_index=True)
         facts = dict(self.facts)
         facts["run"] = self._run_facts()

@@ -178,6 +178,12 @@ def probe(
     force: Annotated[
         bool, typer.Option(help="let --out write into a non-empty folder nnlearn did not create")
     ] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            min=1, help="run the probe as N processes under torch.distributed (DDP; gloo/NCCL)"
+        ),
+    ] = 1,
 ) -> None:
     """Run a short instrumented training probe and diagnose it."""
 
@@ -210,6 +216,7 @@ def probe(
             force,
             edge,
             tensorboard,
+            nproc,
         ),
         on_error=junit_error,
     )
@@ -231,8 +238,9 @@ def _probe(
     md,
     junit,
     force,
-    edge: _Edge,
+    edge: _Edge | None = None,
     tb=None,
+    nproc=1,
 ):
     from nnlearn.errors import ProbeFailed, classify
     from nnlearn.spec import load_spec, parse_overrides
@@ -247,7 +255,6 @@ def _probe(
         if value is not None:
             overrides.append((key, value))
     spec = load_spec(spec_file, overrides)
-
     from nnlearn.report.artifacts import (
         check_output_path,
         create_run_dir,
@@ -266,7 +273,18 @@ def _probe(
         from nnlearn.report.tensorboard import require_tensorboard
 
         require_tensorboard()  # before training, not after it
-    edge.run_dir = prepare_out_dir(out, force) if out else create_run_dir(spec.name)
+    if nproc > 1:  # the same command on every rank; rank 0 reports and its exit code is ours
+        from nnlearn.distributed.launch import launch_probe
+
+        args = (spec_file, device, seed, steps, budget, sets, out, json_path, fmt, fail_on)
+        args = (*args, quiet, md, junit, force, None, tb)
+        return launch_probe(nproc, spec.device, spec.probe.budget_s, args)
+    from nnlearn.distributed import is_main_process
+
+    edge = edge or _Edge()
+    main = is_main_process()  # in a distributed probe only rank 0 shows, writes and reports
+    if main:
+        edge.run_dir = prepare_out_dir(out, force) if out else create_run_dir(spec.name)
 
     from rich.console import Console
 
@@ -281,13 +299,16 @@ def _probe(
         with RichProgress(console, enabled=show) as progress:
             result = run_probe(spec, str(spec_file), out_dir=edge.run_dir, progress=progress)
     except (Exception, SystemExit) as exc:
-        error = classify(exc, str(edge.run_dir))
+        error = classify(exc, str(edge.run_dir) if edge.run_dir else None)
         if isinstance(error, ProbeFailed):
             from nnlearn.report.crash import hint_text, likely_causes
 
             error.likely_cause = hint_text(likely_causes(spec, str(spec_file)))
-        discard_if_unused(edge.run_dir)  # a folder holding only the marker says nothing
+        if edge.run_dir is not None:
+            discard_if_unused(edge.run_dir)  # a folder holding only the marker says nothing
         raise error from None
+    if not main:
+        return int(ExitCode.OK)
     code = exit_code_for(result.findings, fail_on)
     if result.partial is not None and result.partial.exit_code is not None:
         code = result.partial.exit_code  # 130 after Ctrl-C, 3 when the user's code hung

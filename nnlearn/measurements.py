@@ -32,6 +32,13 @@ class MetricsRecorder:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def rows(self) -> list[tuple[str, int, str, str, float]]:
+        return list(self._rows)
+
+    def replace(self, rows: list[tuple[str, int, str, str, float]]) -> None:
+        """Swap in other rows (a distributed probe's merged table), in place."""
+        self._rows[:] = rows
+
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self._rows, columns=COLUMNS)
         return df.astype({"run": "string", "name": "string", "layer": "string", "step": "int64"})

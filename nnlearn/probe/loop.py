@@ -69,10 +69,13 @@ def train(
     grad_clip: float | None = None,
     on_step: Callable[[int], None] | None = None,
     scheduler=None,
+    agree: Callable[[bool, bool], tuple[bool, bool]] | None = None,
 ) -> RunResult:
     """`steps` optimizer steps; validation every `eval_every` steps and at the end. A
     non-finite loss stops the loop after recording it; the deadline stops it early. The
-    scheduler, when there is one, steps once per optimizer step."""
+    scheduler, when there is one, steps once per optimizer step. `agree` (a distributed
+    run's) turns this rank's (non-finite, past deadline) into every rank's, so that all ranks
+    stop on the same step."""
     step_fn = as_step(step_fn)
     start = time.perf_counter()
     stream = infinite_batches(bundle.train, batch_size, seed=seed)
@@ -95,13 +98,17 @@ def train(
         value = monitor.after_update(loss)
         if on_step:
             on_step(step)
-        if not math.isfinite(value):
+        nonfinite = not math.isfinite(value)
+        late = step + 1 < steps and time.perf_counter() > deadline
+        if agree is not None:
+            nonfinite, late = agree(nonfinite, late)
+        if nonfinite:
             stopped = "nonfinite"
             break
         if (step + 1) % eval_every == 0 or step + 1 == steps:
             evaluate_and_log(model, step_fn, bundle, monitor, device, step)
             model.train()
-        if step + 1 < steps and time.perf_counter() > deadline:
+        if late:
             stopped = "budget"
             break
     if stopped != "completed" and (step + 1) % eval_every != 0:

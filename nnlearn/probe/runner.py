@@ -162,6 +162,13 @@ class ProbeState:
         if self.phase == "the experiments" and self.experiment:
             return f"experiment {self.experiment}"
         return self.phase
+    # under `--nproc` (nnlearn.distributed.role): every rank trains and measures, rank 0 alone
+    # audits, checks the setup, runs the experiments and the rules; None in one process
+    role: Any = None
+
+    @property
+    def main_rank(self) -> bool:
+        return self.role is None or self.role.is_main
 
 
 def _run_probe(
@@ -171,11 +178,15 @@ def _run_probe(
     out_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> ProbeResult:
+    from nnlearn.distributed.role import RankRole
     from nnlearn.probe.guard import Guard, Stopped, partial_from
     from nnlearn.probe.setup import resolve_device
 
     state = ProbeState(spec, spec_path, Budget(spec.probe.budget_s), progress or Progress())
-    state.device = resolve_device(spec.device)
+    state.role = RankRole.current()
+    state.device = (
+        resolve_device(spec.device) if state.role is None else state.role.device(spec.device)
+    )
     phases = [
         ("loading the data", load_phase),
         ("the data audit", audit_phase),
@@ -192,6 +203,9 @@ def _run_probe(
             for name, phase in phases:
                 state.phase = name
                 phase(state)
+                if name == "the main run" and not state.main_rank:
+                    guard.finish()  # its rows went to rank 0, which diagnoses and reports
+                    return rank_result(state)
         except Stopped as stop:
             guard.finish()
             partial = partial_from(stop, state.current_phase())
@@ -245,7 +259,7 @@ def load_phase(state: ProbeState) -> None:
 def audit_phase(state: ProbeState) -> None:
     from nnlearn.audit import audit_data
 
-    state.facts["data"] = audit_data(state.bundle, seed=state.spec.seed)
+    state.facts["data"] = audit_data(state.bundle, seed=state.spec.seed) if state.main_rank else {}
 
 
 def build_phase(state: ProbeState) -> None:
@@ -268,12 +282,23 @@ def build_phase(state: ProbeState) -> None:
     state.initial_model = copy.deepcopy(model)
     state.loss_fn = build_loss(spec, state.bundle.task, file)
     state.step = build_step(spec, state.loss_fn, file)
-    setup = check_setup(
-        model, state.loss_fn, state.bundle, state.device, state.facts["data"], spec.seed, state.step
-    )
+    if state.main_rank:
+        setup = check_setup(
+            model,
+            state.loss_fn,
+            state.bundle,
+            state.device,
+            state.facts["data"],
+            spec.seed,
+            state.step,
+        )
+    else:  # rank 0's check decides for every rank
+        setup = {"n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
     state.facts["setup"] = setup
     state.step.probabilities = output_probabilities(setup)
     state.fatal = setup.get("fatal")
+    if state.role is not None:
+        state.fatal = state.role.agree_fatal(state.fatal)
     if not state.fatal:
         state.optimizer = build_optimizer(spec, model, file)
         state.scheduler = build_scheduler(spec, state.optimizer, file)
@@ -289,7 +314,7 @@ def build_phase(state: ProbeState) -> None:
         "loss": loss_name,
         "optimizer": type(state.optimizer).__name__ if state.optimizer is not None else "not built",
     }
-    state.wanted = list(dict.fromkeys(spec.probe.experiments))
+    state.wanted = list(dict.fromkeys(spec.probe.experiments)) if state.main_rank else []
     if state.fatal:  # issue 4: no init check, main run or experiments; the rules report it
         state.notes.append(f"training skipped: {state.fatal['message']}")
         state.wanted = []
@@ -315,6 +340,14 @@ def main_run_phase(state: ProbeState) -> None:
     seed_everything(spec.seed)
     later = [n for n in state.wanted if n != "init_check"]
     deadline = state.budget.deadline(MAIN_RUN_SHARE if later else 1.0)
+    role = state.role if not state.fatal else None
+    instruments, model, bundle = None, state.model, state.bundle
+    if role is not None:  # DDP around the model, each rank its shard, the DDP instruments
+        from nnlearn.monitor.instruments import default_instruments
+
+        instruments = default_instruments() + role.instruments()
+        model = role.train_model(state.model, state.device)
+        bundle = role.train_data(state.bundle, spec.seed)
     monitor = Monitor(
         state.model,
         state.optimizer,
@@ -322,14 +355,16 @@ def main_run_phase(state: ProbeState) -> None:
         facts=state.facts,
         run="main",
         planned_steps=spec.probe.steps,
+        instruments=instruments,
     )
     run = skip_training if state.fatal else train
+    extra = {"agree": role.agree} if role is not None else {}
     with monitor:
         result = run(
-            state.model,
+            model,
             state.step,
             state.optimizer,
-            state.bundle,
+            bundle,
             monitor,
             steps=spec.probe.steps,
             batch_size=spec.data.batch_size,
@@ -340,6 +375,7 @@ def main_run_phase(state: ProbeState) -> None:
             grad_clip=spec.optimizer.grad_clip,
             on_step=state.progress.advance,
             scheduler=state.scheduler,
+            **extra,
         )
     state.facts["run"] = {
         "steps_planned": spec.probe.steps,
@@ -357,12 +393,30 @@ def main_run_phase(state: ProbeState) -> None:
         state.facts["setup"]["updates"] = parameter_updates(
             state.initial_model, state.model, state.optimizer, result.lr_peaks
         )
+    if state.role is not None:  # rank 0 gets every rank's rows, merged
+        state.role.reduce(state.recorder, state.facts, len(bundle.train), spec.data.batch_size)
+        state.notes += state.role.notes
     state.seconds_per_step = result.duration_s / max(result.steps_done, 1)
     if result.stopped == "budget":
         state.notes.append(
             f"main run stopped by the {spec.probe.budget_s:g}s budget after "
             f"{result.steps_done} of {spec.probe.steps} steps"
         )
+
+
+def rank_result(state: ProbeState) -> ProbeResult:
+    """What a rank other than 0 returns: its own measurements, no diagnosis."""
+    return ProbeResult(
+        spec=state.spec,
+        spec_path=state.spec_path,
+        device=str(state.device),
+        duration_s=time.perf_counter() - state.budget.start,
+        measurements=Measurements(state.recorder.frame(), state.facts),
+        outcomes=[],
+        findings=[],
+        verdict="inconclusive",
+        notes=state.notes,
+    )
 
 
 def experiments_phase(state: ProbeState) -> None:
