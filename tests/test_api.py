@@ -115,8 +115,10 @@ def test_steps_come_from_the_optimizer_across_epochs_and_accumulation():
     assert list(m.series("val_loss").index) == [3, 7, 11]  # after each epoch's last step
     assert len(m.series("train_eval_loss")) == 3  # each epoch's mean training loss
     assert list(m.series("lr").index) == list(range(12))
-    # the instruments sample the optimizer's steps 0-2, not the loop's batches
-    assert sorted(set(m.layers("update_ratio").index)) == [0, 1, 2]
+    # the instruments sample optimizer steps (0-2 always, then the Monitor's schedule), never
+    # the loop's batches: 24 batches, 12 optimizer steps
+    sampled = set(m.layers("update_ratio").index)
+    assert {0, 1, 2} <= sampled <= set(range(12))
     assert not m.layers("act_rms", "init").empty  # step 0 is the model at init
 
 
