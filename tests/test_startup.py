@@ -29,32 +29,35 @@ PROBE_MODULES = (
 @pytest.mark.parametrize(
     "argv", [["rules"], ["rules", "--json"], ["explain", "loss is nan"], ["explain", "G401"]]
 )
-def test_rules_and_explain_import_neither_numpy_pandas_nor_torch(argv, tmp_path):
-    env = {**os.environ, "NNLEARN_CACHE_DIR": str(tmp_path)}
-    # the first use builds the catalogue (that one imports the rules, numpy included)
-    subprocess.run([sys.executable, "-m", "nnlearn", "rules"], env=env, capture_output=True)
+def test_rules_and_explain_import_neither_numpy_pandas_nor_torch(argv):
     out = subprocess.run(
-        [sys.executable, "-c", PROBE_MODULES, *argv], env=env, capture_output=True, text=True
+        [sys.executable, "-c", PROBE_MODULES, *argv], capture_output=True, text=True
     )
     assert "HEAVY []" in out.stderr, out.stderr[-2000:]
     assert out.stdout.strip()
 
 
-def test_cached_catalogue_is_the_rule_classes_own(tmp_path, monkeypatch):
-    monkeypatch.setenv("NNLEARN_CACHE_DIR", str(tmp_path))
-    catalogue_module.catalogue.cache_clear()
-    try:
-        built = catalogue_module.catalogue()  # builds and writes
-        [written] = list(tmp_path.glob("rules-*.json"))
+def test_shipped_catalogue_is_current():
+    """Fails when a rule changed and `python -m nnlearn.rules.catalogue` was not run."""
+    shipped = json.loads(catalogue_module.SHIPPED.read_text())
+    assert shipped["fingerprint"] == catalogue_module.fingerprint(), (
+        "nnlearn/rules/catalogue.json is stale: run `python -m nnlearn.rules.catalogue`"
+    )
+    assert shipped["rules"] == catalogue_module.build()
+    assert sorted(shipped["rules"]) == sorted(registry())
+
+
+def test_stale_or_damaged_catalogue_is_built_not_trusted(tmp_path, monkeypatch):
+    fake = tmp_path / "catalogue.json"
+    monkeypatch.setattr(catalogue_module, "SHIPPED", fake)
+    for text in ("{not json", json.dumps({"fingerprint": "old", "rules": {}})):
+        fake.write_text(text)
         catalogue_module.catalogue.cache_clear()
-        assert catalogue_module.catalogue() == built == catalogue_module.build()
-        assert sorted(built) == sorted(registry())
-        written.write_text("{not json")  # a damaged cache is rebuilt, not trusted
-        catalogue_module.catalogue.cache_clear()
-        assert catalogue_module.catalogue() == built
-        assert json.loads(written.read_text())["rules"] == built
-    finally:
-        catalogue_module.catalogue.cache_clear()
+        try:
+            assert catalogue_module.catalogue() == catalogue_module.build()
+        finally:
+            catalogue_module.catalogue.cache_clear()
+    assert fake.read_text().startswith('{"fingerprint": "old"')  # nothing written
 
 
 @pytest.mark.parametrize("argv", [["rules", "--json"], ["explain", "loss", "is", "nan"]])

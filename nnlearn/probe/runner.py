@@ -162,6 +162,7 @@ class ProbeState:
         if self.phase == "the experiments" and self.experiment:
             return f"experiment {self.experiment}"
         return self.phase
+
     # under `--nproc` (nnlearn.distributed.role): every rank trains and measures, rank 0 alone
     # audits, checks the setup, runs the experiments and the rules; None in one process
     role: Any = None

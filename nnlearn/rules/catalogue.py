@@ -2,17 +2,18 @@
 
 Rule modules import numpy and pandas for their `evaluate` (0.3 s to import, more than the CLI
 itself). The catalogue they describe themselves with (code, name, severity, cause, docstring,
-thresholds, fixes) is plain data: built once by importing the registry, it is kept as JSON in
-the user's cache folder under a fingerprint of the rule sources (name, size and
-modification time of every file of `nnlearn/rules/`, so adding or editing a rule rebuilds it on
-first use; a checkout, a merge or an upgrade never reads a stale one). Without a writable cache folder it is built each time.
+thresholds, fixes) is plain data, shipped beside them as `catalogue.json` under a fingerprint of
+the rule sources (their names and contents). When a rule is added or edited and the file was
+not regenerated, the fingerprint differs and the catalogue is built in memory from the rule
+classes: always right, only slower, and nothing is written anywhere (nnlearn writes only where
+the user asked). `python -m nnlearn.rules.catalogue` regenerates the file; a test fails while
+it is stale, so a release never ships a stale one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,48 +21,35 @@ from typing import Any
 from nnlearn import __version__
 
 RULES_DIR = Path(__file__).parent
+SHIPPED = RULES_DIR / "catalogue.json"
 
 
 def fingerprint() -> str:
-    """A hash of nnlearn's version and every rule source file's name, size and modification
-    time (as Python's own bytecode cache checks its sources: no file is read)."""
+    """A hash of nnlearn's version and every rule source file's name and contents (about 50
+    small files: a millisecond to read)."""
     digest = hashlib.blake2b(__version__.encode(), digest_size=12)
-    with os.scandir(RULES_DIR) as found:
-        for item in sorted(found, key=lambda e: e.name):
-            if item.name.endswith(".py"):
-                st = item.stat()
-                digest.update(f"{item.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    for path in sorted(RULES_DIR.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-def cache_dir() -> Path:
-    """`$NNLEARN_CACHE_DIR`, else `$XDG_CACHE_HOME/nnlearn`, else `~/.cache/nnlearn`."""
-    if os.environ.get("NNLEARN_CACHE_DIR"):
-        return Path(os.environ["NNLEARN_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "nnlearn"
 
 
 @cache
 def catalogue() -> dict[str, dict[str, Any]]:
     """Rule code -> its description (see `describe`), sorted by code."""
-    key = fingerprint()
-    path = cache_dir() / f"rules-{key}.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("fingerprint") == key:
+        data = json.loads(SHIPPED.read_text(encoding="utf-8"))
+        if data.get("fingerprint") == fingerprint():
             return data["rules"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
-    rules = build()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"fingerprint": key, "rules": rules}), encoding="utf-8")
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
-    except OSError:
-        pass  # read-only home: correct, only slower
-    return rules
+    return build()
+
+
+def write_shipped() -> Path:
+    """Regenerate `catalogue.json` from the rule classes (a development step)."""
+    data = {"fingerprint": fingerprint(), "rules": build()}
+    SHIPPED.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return SHIPPED
 
 
 def build() -> dict[str, dict[str, Any]]:
@@ -88,3 +76,7 @@ def describe(cls) -> dict[str, Any]:
         "requires": list(cls.requires),
         "fixes": list(cls.fixes),
     }
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_shipped()}")
