@@ -158,7 +158,7 @@ def read_spec_text(path: Path) -> str:
     except OSError as exc:
         raise InputError(f"cannot read spec {path}: {exc}") from None
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a BOM (Windows editors) is not part of the text
     except UnicodeDecodeError as exc:
         raise InputError(
             f"spec {path} is not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"
@@ -247,7 +247,7 @@ def _null_characters(node: Any, path: str = "", limit: int = 5) -> list[tuple[st
 
 
 def _describe(err: dict) -> tuple[str, str]:
-    loc = [p for p in err["loc"] if not _is_union_tag(p)]
+    loc = [p for p in err["loc"] if not _is_union_tag(p)] or list(err["loc"])
     path = _dotted(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -277,7 +277,8 @@ def _is_union_tag(part: Any) -> bool:
     # pydantic puts the union member's name in the location ("literal[...]", "LossSpec");
     # only the schema's own class names count, a user's key `A` or a rule id `G401` stays
     return isinstance(part, str) and (
-        part.startswith(("literal[", "function-")) or part in _section_names()
+        re.fullmatch(r"(literal|function-[a-z]+)\[.*\]", part) is not None
+        or part in _section_names()
     )
 
 
