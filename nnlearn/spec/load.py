@@ -39,6 +39,15 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None and id(node) not in self._sizes:  # still being composed
+                raise _LimitError(
+                    f"the alias *{event.anchor} refers to a value that contains it (a "
+                    "recursive structure has no end)",
+                    event.start_mark,
+                    self.path,
+                )
             return super().compose_node(parent, index)  # an anchored node, already counted
         # a mapping value is composed with its key node as `index`, a list item with its position
         if isinstance(index, yaml.ScalarNode):
@@ -231,8 +240,13 @@ def _null_characters(node: Any, path: str = "", limit: int = 5) -> list[tuple[st
     it, and it ends C strings in reports)."""
     found: list[tuple[str, str]] = []
     stack = [(path, node)]
+    seen: set[int] = set()
     while stack and len(found) < limit:
         where, value = stack.pop()
+        if isinstance(value, (dict, list)):
+            if id(value) in seen:  # an alias: its values were checked where they are first
+                continue
+            seen.add(id(value))
         if isinstance(value, str) and "\0" in value:
             found.append((where, "holds a NUL character (\\0)"))
         elif isinstance(value, dict):
