@@ -91,6 +91,15 @@ def test_alias_bomb_is_refused_at_once(tmp_path):
     assert "alias" in result.output and "spec.yaml" in result.output
 
 
+def test_recursive_aliases_are_refused(tmp_path):
+    for i, text in enumerate(("x: &a [*a]\n", "x: &a {b: *a}\n")):
+        result = invoke("validate", write(tmp_path, QUICK + text, f"r{i}.yaml"))
+        assert_clean(result, 2)
+        assert "recursive" in result.output
+    result = invoke("validate", write(tmp_path, QUICK), "--set", "vars=&a [*a]")
+    assert_clean(result, 2)
+
+
 def test_deep_nesting_is_exit_2_not_recursion_error(tmp_path):
     mapping = "x: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n"
     block = "".join(" " * i + f"k{i}:\n" for i in range(1200)) + " " * 1200 + "v: 1\n"

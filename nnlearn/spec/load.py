@@ -39,6 +39,15 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None and id(node) not in self._sizes:  # still being composed
+                raise _LimitError(
+                    f"the alias *{event.anchor} refers to a value that contains it (a "
+                    "recursive structure has no end)",
+                    event.start_mark,
+                    self.path,
+                )
             return super().compose_node(parent, index)  # an anchored node, already counted
         # a mapping value is composed with its key node as `index`, a list item with its position
         if isinstance(index, yaml.ScalarNode):
@@ -158,7 +167,7 @@ def read_spec_text(path: Path) -> str:
     except OSError as exc:
         raise InputError(f"cannot read spec {path}: {exc}") from None
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a BOM (Windows editors) is not part of the text
     except UnicodeDecodeError as exc:
         raise InputError(
             f"spec {path} is not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"
@@ -289,8 +298,13 @@ def _null_characters(node: Any, path: str = "", limit: int = 5) -> list[tuple[st
     it, and it ends C strings in reports)."""
     found: list[tuple[str, str]] = []
     stack = [(path, node)]
+    seen: set[int] = set()
     while stack and len(found) < limit:
         where, value = stack.pop()
+        if isinstance(value, (dict, list)):
+            if id(value) in seen:  # an alias: its values were checked where they are first
+                continue
+            seen.add(id(value))
         if isinstance(value, str) and "\0" in value:
             found.append((where, "holds a NUL character (\\0)"))
         elif isinstance(value, dict):
@@ -305,7 +319,7 @@ def _null_characters(node: Any, path: str = "", limit: int = 5) -> list[tuple[st
 
 
 def _describe(err: dict) -> tuple[str, str]:
-    loc = [p for p in err["loc"] if not _is_union_tag(p)]
+    loc = [p for p in err["loc"] if not _is_union_tag(p)] or list(err["loc"])
     path = _dotted(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -335,7 +349,8 @@ def _is_union_tag(part: Any) -> bool:
     # pydantic puts the union member's name in the location ("literal[...]", "LossSpec");
     # only the schema's own class names count, a user's key `A` or a rule id `G401` stays
     return isinstance(part, str) and (
-        part.startswith(("literal[", "function-")) or part in _section_names()
+        re.fullmatch(r"(literal|function-[a-z]+)\[.*\]", part) is not None
+        or part in _section_names()
     )
 
 
