@@ -4,7 +4,6 @@ them); the cached rule catalogue is the one the rule classes give."""
 import contextlib
 import io
 import json
-import os
 import subprocess
 import sys
 
