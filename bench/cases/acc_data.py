@@ -170,8 +170,8 @@ def house_prices(n: int = 2000, seed: int = 0):
     return _split(x, y + 3.0e3 * torch.randn(n, generator=g))
 
 
-def regression(n: int = 2000, seed: int = 0):
-    """A smooth nonlinear regression on standardised inputs and targets."""
+def regression(n: int = 2000, scale: float = 1.0, seed: int = 0):
+    """A smooth nonlinear regression on standardised inputs, targets of spread `scale`."""
     g = _gen(seed)
     x = torch.randn(n, 5, generator=g)
     y = (
@@ -180,7 +180,7 @@ def regression(n: int = 2000, seed: int = 0):
         - 0.3 * x[:, 3]
         + 0.05 * torch.randn(n, generator=g)
     )
-    return _split(x, (y - y.mean()) / y.std())
+    return _split(x, scale * (y - y.mean()) / y.std())
 
 
 def binary_float(n: int = 2000, seed: int = 0):
