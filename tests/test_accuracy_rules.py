@@ -260,3 +260,64 @@ def test_issue15_reproduction_is_found_and_its_fixed_twin_is_quiet(name, rule, c
         assert exit_code_for(result.findings, "error") == 1
     fixed = probe(EXAMPLES / f"{name}_fixed.yaml", None, short)
     assert [f.rule for f in fixed.findings if f.severity != Severity.INFO] == []
+
+
+# ---- healthy runs stay quiet: batch size 1, BatchNorm eval-mode rises, a small stable gap
+
+
+def per_sample_losses(n=600, spike_every=37):
+    """Batch size 1 on a task the model has learnt: losses ~1e-3, one misclassified sample
+    (8.3) now and then, after a first stretch at chance."""
+    values = [0.7] * 20 + [8.3 if i % spike_every == 0 else 1e-3 for i in range(n - 20)]
+    return series("train_loss", values)
+
+
+def test_l103_ignores_single_sample_spikes_at_batch_size_1():
+    f_ = {"run": {"batch_size": 1}, "init": {"chance_loss": 0.69}}
+    assert run("L103", per_sample_losses(), f_) == []
+
+
+def test_l103_still_sees_a_loss_that_climbs_at_batch_size_1():
+    values = [0.7] * 20 + [0.7 * 1.02**i for i in range(300)]
+    (f,) = run("L103", series("train_loss", values), {"run": {"batch_size": 1}})
+    assert f.cause == Cause.LR_TOO_HIGH
+
+
+def half_dead(batch_size):
+    rows = []
+    for layer in ("net.2", "net.4"):
+        rows += series("dead_frac", [0.1], run="init", layer=layer)
+        rows += series("dead_frac", [0.6, 0.58, 0.61, 0.6, 0.59], layer=layer)
+    return rows, {"run": {"batch_size": batch_size}}
+
+
+def test_a501_needs_enough_samples_per_measurement():
+    assert run("A501", *half_dead(1)) == []
+    (f,) = run("A501", *half_dead(64))
+    assert f.cause == Cause.DEAD_UNITS
+
+
+def bouncing_eval_loss(update_ratio):
+    rows = series("train_eval_loss", [0.3, 0.6, 0.25, 0.7, 0.2, 0.65, 0.2, 0.6], start=0)
+    for step in range(0, 400, 50):
+        rows += series("update_ratio", [update_ratio], layer="net.0", start=step)
+        rows += series("update_ratio", [update_ratio], layer="net.2", start=step)
+    return rows
+
+
+def test_l104_needs_large_updates_to_blame_the_learning_rate():
+    assert run("L104", bouncing_eval_loss(0.004)) == []  # BatchNorm eval-mode noise
+    (f,) = run("L104", bouncing_eval_loss(0.4))
+    assert f.evidence["median_update_ratio"] == 0.4
+
+
+def gap(train, val):
+    rows = series("train_eval_loss", [0.7, 0.3, 0.15] + [train] * 3)
+    rows += series("val_loss", [0.7, 0.32, 0.18] + [val] * 3)
+    return rows, {"init": {"chance_loss": 0.69}}
+
+
+def test_f801_quiet_on_a_small_stable_gap_and_firing_on_a_large_one():
+    assert run("F801", *gap(0.096, 0.167)) == []  # h_credit_scaled at seed 2
+    (f,) = run("F801", *gap(0.08, 0.61))  # 80 rows, 2x512 units
+    assert f.cause == Cause.OVERFITTING
