@@ -35,8 +35,11 @@ class L102(Rule):
         labels that carry little signal (`inconsistent_data`: a third of the labels flipped
         gives a 3% drop, bench/accuracy.py's label_noise); one with fewer parameters than it
         takes to memorise the batch (F802's bound) is too small (`low_capacity`: a linear
-        model on XOR); otherwise a learning rate too low, unless lr_range found the rate
-        inside its good range (then nothing reaches the weights: `implementation_bug`).
+        model on XOR); otherwise lr_range's suggestion decides, never contradicting it (issue
+        9): more than 3x below the rate in use makes the cause `lr_too_high`, more than 3x
+        above it `lr_too_low`, within 3x of it the rate is not what keeps the loss flat
+        (nothing reaches the weights: `implementation_bug`), and an unreliable sweep is not
+        quoted.
         Severity error: a loss that does not fall at all is a run that learns nothing, and
         the gate fails on it (issue 12: SGD at 1e-6 for 500 steps passed it as a warning).
         Every healthy case of bench/accuracy.py drops by more than 30%.
@@ -88,7 +91,10 @@ class L102(Rule):
         )
         explained = explain(m) or fallback(m)
         if explained is None:
-            return [self.finding(message, evidence)]
+            cause, fixes, note = lr_advice(m, self.fixes)
+            if note:
+                message += f"; {note}"
+            return [self.finding(message, evidence, cause=cause, fixes=fixes)]
         evidence["explained_by"] = explained.rule or explained.name
         return [
             self.finding(
@@ -126,15 +132,52 @@ def fallback(m) -> Why | None:
             "the model has too few parameters to memorise one batch",
             ["add capacity: hidden layers with a non-linearity (model.hidden)"],
         )
-    if experiment(m, "lr_range") and m.fact("run.lr"):
-        return Why(
-            "",
-            "lr_range",
-            Cause.IMPLEMENTATION_BUG,
-            "the learning rate is inside lr_range's good range",
-            [
-                "check that every trainable parameter is in the optimizer and gets a gradient",
-                "check that the loss matches the model's output",
-            ],
-        )
     return None
+
+
+# the rate in use and lr_range's suggestion within this factor of each other: the rate is not
+# what keeps the loss flat, so no advice to move it
+LR_NEAR = 3.0
+
+
+def lr_advice(m, default_fixes: tuple[str, ...]):
+    """(cause, fixes, note) that never contradict lr_range (issue 9: "raise the learning rate"
+    beside a suggestion 5,000x lower): raise it only when the suggestion is higher, lower it
+    when the suggestion is far lower, neither when they agree or the sweep was unreliable."""
+    from nnlearn.rules.base import Cause
+    from nnlearn.rules.fit import experiment
+
+    sweep = experiment(m, "lr_range")
+    lr = m.fact("run.lr")
+    others = list(default_fixes[1:])
+    if not sweep or not isinstance(lr, (int, float)) or lr <= 0:
+        return None, None, None
+    suggested = sweep.get("suggested_lr")
+    if not suggested:
+        reason = sweep.get("unreliable") or "no suggestion"
+        return (
+            None,
+            ["raise the learning rate 3-10x and check the loss moves (optimizer.lr)", *others],
+            f"lr_range gives no rate to stand by ({reason})",
+        )
+    if suggested > lr * LR_NEAR:
+        return (
+            None,
+            [f"raise the learning rate to about {suggested:.2g}, lr_range's suggestion", *others],
+            None,
+        )
+    if suggested < lr / LR_NEAR:
+        return (
+            Cause.LR_TOO_HIGH,
+            [f"lower the learning rate to about {suggested:.2g}, lr_range's suggestion", *others],
+            f"lr_range suggests {suggested:.2g}, {lr / suggested:.0f}x below the rate in use",
+        )
+    return (
+        Cause.IMPLEMENTATION_BUG,
+        [
+            "check that every trainable parameter is in the optimizer and gets a gradient",
+            "check that the loss matches the model's output",
+        ],
+        f"the rate in use ({lr:.2g}) is close to lr_range's suggestion ({suggested:.2g}): "
+        "the rate is not what keeps the loss flat",
+    )
