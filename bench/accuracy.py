@@ -301,6 +301,14 @@ def print_table(by_seed: dict[int, dict], total: dict) -> None:
     )
 
 
+def report(runs: list[Run], seeds: list[int]) -> tuple[dict, dict]:
+    print_cases(runs, seeds)
+    by_seed = {s: score([r for r in runs if r.seed == s]) for s in seeds}
+    total = score(runs)
+    print_table(by_seed, total)
+    return by_seed, total
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -308,7 +316,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", nargs="+", help="only the cases whose name contains one of these")
     ap.add_argument("--no-truth", action="store_true", help="skip the plain-loop ground truth")
     ap.add_argument("--json", type=Path, help="write every run's result here")
+    ap.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="print the tables of earlier --json results (e.g. one process per seed) instead",
+    )
     args = ap.parse_args(argv)
+    if args.from_json:
+        runs = [Run(**r) for p in args.from_json for r in json.loads(p.read_text())["runs"]]
+        seeds = sorted({r.seed for r in runs})
+        report(runs, seeds)
+        return 0
     seeds = [0] if args.quick else args.seeds
     import logging
     import warnings
@@ -335,10 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Diagnosis accuracy: {len(cases)} cases ({sum(c.healthy for c in cases)} healthy), "
         f"seeds {seeds}, {time.perf_counter() - began:.0f}s\n"
     )
-    print_cases(runs, seeds)
-    by_seed = {s: score([r for r in runs if r.seed == s]) for s in seeds}
-    total = score(runs)
-    print_table(by_seed, total)
+    by_seed, total = report(runs, seeds)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"seeds": seeds, "by_seed": by_seed, "total": total}
