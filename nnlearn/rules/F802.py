@@ -46,7 +46,8 @@ class F802(Rule):
         with Zhang et al.'s 2n + d parameters for the whole training set could memorise every
         label, so when it memorises the batch but not the set, the labels are noisy
         (`inconsistent_data`, a warning: bench/accuracy.py's label_noise, a third of the
-        labels flipped, 4.5k parameters for 1.5k rows). Otherwise the data audits tell them apart,
+        labels flipped, 4.5k parameters for 1.5k rows), unless a training rule explains the loss
+        (saturated tanh layers, bench/accuracy.py's saturated_tanh). The data audits tell them apart,
         and a data audit that explains the high loss (`nnlearn.rules.why`: raw feature scale,
         a 50:1 imbalance, conflicting labels) gives the cause. Severity error: a model that
         cannot fit its own training data does not learn the task (bench/accuracy.py: a 3-unit
@@ -108,21 +109,6 @@ class F802(Rule):
             f"training loss stays at {ratio:.0%} of the chance-level loss ({final:.4g} vs "
             f"{reference:.4g}) and fell only {drop:.0%} over the last quarter of the run"
         )
-        if batch_ratio <= self.overfit_pass and _could_memorise_training_set(m):
-            return [
-                self.finding(
-                    head + f"; it memorises one batch ({batch_ratio:.1%} of chance) and has the "
-                    f"{m.fact('model.n_trainable'):,} parameters to memorise every training "
-                    "label, yet does not fit them: the labels are noisy or contradict each other",
-                    evidence,
-                    cause=Cause.INCONSISTENT_DATA,
-                    severity=Severity.WARNING,
-                    fixes=[
-                        "check the labels: relabel a sample, compare annotators, look for flips",
-                        "use a noise-robust loss (label smoothing) or clean the labels",
-                    ],
-                )
-            ]
         if batch_ratio <= self.overfit_pass:
             return [
                 self._found(
@@ -130,6 +116,7 @@ class F802(Rule):
                     head + f"; yet it memorises one batch ({batch_ratio:.1%} of chance): "
                     "the setup works, the model is too small for the data",
                     evidence,
+                    noise=_could_memorise_training_set(m),
                 )
             ]
         if batch_drop >= self.min_batch_drop and _too_few_parameters(m, batch):
@@ -147,21 +134,38 @@ class F802(Rule):
         # gradient and activation rules say why)
         return []
 
-    def _found(self, m, message: str, evidence: dict):
+    def _found(self, m, message: str, evidence: dict, noise: bool = False):
+        """The cause: a data audit's, else a training rule's (saturation, dead units, ...),
+        else noisy labels when the model has the parameters to memorise every one of them,
+        else capacity."""
         from nnlearn.rules.why import explain
 
-        data = explain(m, training=False)
-        if data is None:
-            return self.finding(message, evidence)
-        evidence["explained_by"] = data.rule
-        noisy = data.cause == Cause.INCONSISTENT_DATA
-        return self.finding(
-            message.split("; ")[0] + f"; {data.clause()}",
-            evidence,
-            cause=data.cause,
-            severity=Severity.WARNING if noisy else None,
-            fixes=data.fixes,
-        )
+        head = message.split("; ")[0]
+        found = explain(m, training=False) or explain(m, data=False)
+        if found is not None:
+            evidence["explained_by"] = found.rule
+            noisy = found.cause == Cause.INCONSISTENT_DATA
+            return self.finding(
+                head + f"; {found.clause()}",
+                evidence,
+                cause=found.cause,
+                severity=Severity.WARNING if noisy else None,
+                fixes=found.fixes,
+            )
+        if noise:
+            return self.finding(
+                head + f"; it memorises one batch and has the {m.fact('model.n_trainable'):,} "
+                "parameters to memorise every training label, yet does not fit them: the "
+                "labels are noisy or contradict each other",
+                evidence,
+                cause=Cause.INCONSISTENT_DATA,
+                severity=Severity.WARNING,
+                fixes=[
+                    "check the labels: relabel a sample, compare annotators, look for flips",
+                    "use a noise-robust loss (label smoothing) or clean the labels",
+                ],
+            )
+        return self.finding(message, evidence)
 
 
 def _could_memorise_training_set(m) -> bool:
