@@ -320,11 +320,19 @@ def main(argv: list[str] | None = None) -> int:
         "--from-json",
         type=Path,
         nargs="+",
-        help="print the tables of earlier --json results (e.g. one process per seed) instead",
+        help="print the tables of earlier --json results (one process per seed, a rerun of a "
+        "case after a fix: later files replace earlier ones' runs) instead",
     )
     args = ap.parse_args(argv)
     if args.from_json:
-        runs = [Run(**r) for p in args.from_json for r in json.loads(p.read_text())["runs"]]
+        order = {c.name: i for i, c in enumerate(load_cases())}
+        # a later file's (case, seed) replaces an earlier one's: a rerun after a fix
+        latest = {
+            (r["case"], r["seed"]): Run(**r)
+            for p in args.from_json
+            for r in json.loads(p.read_text())["runs"]
+        }
+        runs = sorted(latest.values(), key=lambda r: (order.get(r.case, 0), r.seed))
         seeds = sorted({r.seed for r in runs})
         report(runs, seeds)
         return 0

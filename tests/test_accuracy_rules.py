@@ -321,3 +321,18 @@ def test_f801_quiet_on_a_small_stable_gap_and_firing_on_a_large_one():
     assert run("F801", *gap(0.096, 0.167)) == []  # h_credit_scaled at seed 2
     (f,) = run("F801", *gap(0.08, 0.61))  # 80 rows, 2x512 units
     assert f.cause == Cause.OVERFITTING
+
+
+def test_f804_on_a_linear_model_that_cannot_even_fit_a_batch_is_low_capacity():
+    rows = series("val_loss", [0.69, 0.69, 0.69]) + series("val_acc", [0.5, 0.51, 0.5])
+    rows += series("train_loss", [0.69] * 30)
+    batch = failed_batch(initial_loss=0.70, final_loss=0.68, final_ratio=0.98)
+    f_ = {
+        "experiments": {"overfit_batch": batch, "baseline": {"val_acc": 0.5, "n_val": 400}},
+        "init": {"chance_loss": 0.69},
+        "run": {"steps_done": 300},
+    }
+    (weak,) = run("F804", rows, {**f_, "model": {"n_trainable": 6}, "data": {"input_shape": [2]}})
+    (big,) = run("F804", rows, {**f_, "model": {"n_trainable": 5000}, "data": {"input_shape": [2]}})
+    assert weak.cause == Cause.LOW_CAPACITY and weak.severity == Severity.ERROR
+    assert big.cause == Cause.IMPLEMENTATION_BUG

@@ -33,7 +33,9 @@ class F804(Rule):
         cause: a training loss also at the baseline means nothing was learnt at all
         (`lr_too_low` / `lr_too_high` when lr_range puts the rate far outside its good
         range, `inconsistent_data` when overfit_batch memorises a batch all the same,
-        `implementation_bug` when even the batch loss does not move, else `low_capacity`);
+        `low_capacity` when the model has fewer parameters than it takes to memorise that batch
+        (F802's bound: a linear model on XOR), `implementation_bug` when even the batch loss
+        does not move, else `low_capacity`);
         a training loss below `learnt_fraction` of it means the model learnt its training
         samples only (`overfitting`, or `inconsistent_data` when the shuffled_labels
         experiment learns permuted labels as well).
@@ -149,6 +151,13 @@ class F804(Rule):
                 Cause.INCONSISTENT_DATA,
                 "it memorises a small batch, yet learns nothing general from the full set: "
                 "the inputs carry little signal about the labels",
+            )
+        from nnlearn.rules.F802 import _too_few_parameters
+
+        if ratio is not None and _too_few_parameters(m, batch):
+            return (
+                Cause.LOW_CAPACITY,
+                "it has too few parameters to memorise even one batch (Zhang et al.'s 2n + d)",
             )
         if stuck:
             return (
