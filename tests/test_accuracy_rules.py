@@ -336,3 +336,14 @@ def test_f804_on_a_linear_model_that_cannot_even_fit_a_batch_is_low_capacity():
     (big,) = run("F804", rows, {**f_, "model": {"n_trainable": 5000}, "data": {"input_shape": [2]}})
     assert weak.cause == Cause.LOW_CAPACITY and weak.severity == Severity.ERROR
     assert big.cause == Cause.IMPLEMENTATION_BUG
+
+
+def test_flat_loss_of_a_big_model_that_learns_its_batch_is_label_noise():
+    batch = failed_batch(initial_loss=0.68, final_loss=0.11, final_ratio=0.18, accuracy=0.875)
+    f_ = {"experiments": {"overfit_batch": batch}}
+    big = {**f_, "model": {"n_trainable": 4500}, "data": {"n_train": 1500, "input_shape": [2]}}
+    small = {**f_, "model": {"n_trainable": 500}, "data": {"n_train": 1500, "input_shape": [2]}}
+    (noisy,) = run("L102", flat_loss(), big)
+    (other,) = run("L102", flat_loss(), small)
+    assert noisy.cause == Cause.INCONSISTENT_DATA
+    assert other.cause != Cause.INCONSISTENT_DATA

@@ -30,7 +30,9 @@ class L102(Rule):
         below 1e-3), the initialisation (I602, I601), dead units (A501), saturated
         activations (A502), vanishing gradients (G401), each with that rule's default
         thresholds and cause. With none of them, the experiments decide: a model that
-        memorises one batch (overfit_batch at 10% of chance, or every batch label right) but
+        memorises one batch (overfit_batch at 10% of chance, or every batch label right), or
+        halves the batch loss while it has the 2n + d parameters to memorise every training
+        label (F802's bound; label_noise at seed 2: the batch loss falls 83%), but
         not the training set learns
         labels that carry little signal (`inconsistent_data`: a third of the labels flipped
         gives a 3% drop, bench/accuracy.py's label_noise); one with fewer parameters than it
@@ -108,12 +110,14 @@ class L102(Rule):
 
 def fallback(m) -> Why | None:
     """What the experiments say when no other rule explains a flat loss (see Evidence)."""
-    from nnlearn.rules.F802 import _too_few_parameters
+    from nnlearn.rules.F802 import _could_memorise_training_set, _too_few_parameters
 
     batch = experiment(m, "overfit_batch") or {}
     ratio = batch.get("final_ratio")
     memorised = (ratio is not None and ratio <= 0.1) or (batch.get("accuracy") or 0) >= 0.99
-    if memorised:
+    start, end = batch.get("initial_loss"), batch.get("final_loss")
+    learns_batch = bool(start) and end is not None and 1 - end / start >= 0.5
+    if memorised or (learns_batch and _could_memorise_training_set(m)):
         return Why(
             "",
             "overfit_batch",
