@@ -252,3 +252,22 @@ def test_the_variable_length_examples_are_healthy(tmp_path, name):
     assert result.verdict == "healthy", [f.rule for f in result.findings]
     if name == "step_loaders":
         assert any("DataLoader's" in n for n in result.notes)
+
+
+@pytest.mark.slow
+def test_the_examples_datasets_py_does_not_pass_for_hugging_face_datasets():
+    """The full suite's failure: configs/examples/datasets.py imported for a spec, then the
+    Trainer's `is_datasets_available()` found it and imported it as Hugging Face's."""
+    pytest.importorskip("transformers")
+    examples = ROOT / "configs" / "examples"
+    code = (
+        "import importlib.util, pathlib\n"
+        "from nnlearn.targets import import_target\n"
+        f"import_target('datasets.spirals', 'data._target_', None, pathlib.Path({str(examples)!r}))\n"
+        "spec = importlib.util.find_spec('datasets')\n"
+        "print(spec.origin if spec else None)\n"
+        "import transformers.trainer\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert str(examples) not in out.stdout
