@@ -6,7 +6,7 @@ instantly; the measuring layer is imported on first use.
 
 __version__ = "0.1.0"
 
-__all__ = ["Monitor", "__version__"]
+__all__ = ["Monitor", "Probe", "__version__"]
 
 
 def __getattr__(name: str):
@@ -14,4 +14,8 @@ def __getattr__(name: str):
         from nnlearn.monitor import Monitor
 
         return Monitor
+    if name == "Probe":
+        from nnlearn.api import Probe
+
+        return Probe
     raise AttributeError(f"module 'nnlearn' has no attribute {name!r}")

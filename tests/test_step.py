@@ -466,3 +466,11 @@ def test_token_classification_probe_is_scored_per_token(stepcode):
     assert facts["init"]["chance_loss"] == pytest.approx(math.log(3), rel=0.05)
     assert float(result.measurements.series("val_acc").iloc[-1]) > 0.9
     assert result.experiments["baseline"]["val_acc"] == pytest.approx(1 / 3, abs=0.1)
+
+
+def test_outputs_flattened_by_the_model_meet_flattened_targets():
+    """pytorch/examples' word_language_model returns (N*T, V) log-probabilities."""
+    step = Step(LossFn(nn.NLLLoss(), "language_modeling", "nll"))
+    ids = torch.randint(0, 5, (2, 4))
+    pred, target = step.align(torch.randn(8, 5).log_softmax(1), ids, ids)
+    assert pred.shape == (8, 5) and target.shape == (8,)

@@ -33,7 +33,10 @@ MIN_COST_SHARE = 0.5
 
 @dataclass
 class ProbeResult:
-    spec: Spec
+    """One diagnosed run. `spec` is None for a run nnlearn did not start itself (`nnlearn.Probe`
+    over the user's loop, the framework callbacks); `name` and `seed` then say what it was."""
+
+    spec: Spec | None
     spec_path: str | None
     device: str
     duration_s: float
@@ -45,6 +48,19 @@ class ProbeResult:
     run_dir: Path | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    name: str = ""
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.spec is not None:
+            self.name = self.name or self.spec.name
+            self.seed = self.spec.seed if self.seed is None else self.seed
+
+    def exit_code(self, fail_on: str = "error") -> int:
+        """1 when a finding is at or above `fail_on` (error | warning | never), else 0."""
+        from nnlearn.verdict import exit_code_for
+
+        return exit_code_for(self.findings, fail_on)
 
 
 class Progress:
@@ -197,6 +213,7 @@ def build_phase(state: ProbeState) -> None:
     n_parameters = sum(p.numel() for p in model.parameters())
     if state.device.type == "cpu" and n_parameters < SMALL_MODEL_PARAMETERS:
         torch.set_num_threads(1)
+    fit_collate(state.bundle, model)
     state.initial_model = copy.deepcopy(model)
     state.loss_fn = build_loss(spec, state.bundle.task, file)
     state.step = build_step(spec, state.loss_fn, file)
@@ -225,6 +242,27 @@ def build_phase(state: ProbeState) -> None:
     if state.fatal:  # issue 4: no init check, main run or experiments; the rules report it
         state.notes.append(f"training skipped: {state.fatal['message']}")
         state.wanted = []
+
+
+def fit_collate(bundle, model) -> None:
+    """The padding default learns from the model what the dataset did not say: the pad token
+    of its config, and whether its forward takes an attention_mask (one is built only then)."""
+    import inspect
+
+    from nnlearn.data.batch import PadCollate, pad_token_id_of
+
+    collate = bundle.collate
+    if not isinstance(collate, PadCollate):
+        return
+    if collate.pad_token_id is None:
+        collate.pad_token_id = pad_token_id_of(model)
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return
+    collate.build_mask = "attention_mask" in params or any(
+        p.kind is p.VAR_KEYWORD for p in params.values()
+    )
 
 
 def init_check_phase(state: ProbeState) -> None:

@@ -20,9 +20,10 @@ def write_run_folder(result, out_dir: Path) -> None:
         path = out_dir / "metrics.csv"
         metrics.to_csv(path, index=False)
     result.artifacts["metrics"] = str(path)
-    spec_path = out_dir / "spec.yaml"
-    spec_path.write_text(yaml.safe_dump(result.spec.to_mapping(), sort_keys=False))
-    result.artifacts["spec"] = str(spec_path)
+    if result.spec is not None:  # None: the user's own loop (nnlearn.Probe), no spec
+        spec_path = out_dir / "spec.yaml"
+        spec_path.write_text(yaml.safe_dump(result.spec.to_mapping(), sort_keys=False))
+        result.artifacts["spec"] = str(spec_path)
     result.artifacts["findings"] = str(out_dir / "findings.json")
 
 

@@ -26,7 +26,7 @@ def clean(text: str) -> str:
 
 
 def junit_xml(result, fail_on: str) -> str:
-    suite_name = f"nnlearn.{result.spec.name}"
+    suite_name = f"nnlearn.{result.name}"
     failing = {id(f) for f in gate_failures(result.findings, fail_on)}
     by_rule: dict[str, list] = {}
     for f in result.findings:
@@ -82,7 +82,7 @@ def junit_xml(result, fail_on: str) -> str:
         ("verdict", result.verdict),
         ("fail_on", fail_on),
         ("device", result.device),
-        ("seed", result.spec.seed),
+        ("seed", result.seed),
     ):
         ET.SubElement(props, "property", name=key, value=clean(str(value)))
     suite.extend(cases)

@@ -18,6 +18,7 @@ from nnlearn.knowledge import cause_meaning
 from nnlearn.report.json_report import run_summary
 from nnlearn.report.summary import (
     counts_text,
+    data_text,
     evidence_text,
     fmt,
     pct,
@@ -39,7 +40,7 @@ def render_markdown(
     """`plots` maps a plot's name to its file; `at` is the folder the report is written to."""
     from nnlearn.verdict import diagnosis
 
-    out = [f"# nnlearn: {result.spec.name} is {result.verdict}", ""]
+    out = [f"# nnlearn: {result.name} is {result.verdict}", ""]
     top = top_cause(result)
     cause = f" Most likely cause: {top}." if top else ""
     out += [f"**Verdict: {result.verdict}**.{cause} {verdict_reason(result)}.", ""]
@@ -65,13 +66,10 @@ def render_markdown(
         out += [json.dumps(_compact(result.experiments), indent=1, default=str), "```", ""]
     if result.notes:
         out += ["## Notes", ""] + [f"- {n}" for n in result.notes] + [""]
-    out += [
-        "## Spec",
-        "",
-        "```yaml",
-        yaml.safe_dump(result.spec.to_mapping(), sort_keys=False).rstrip(),
-    ]
-    out += ["```", "", "## Environment", "", "| | |", "|---|---|"]
+    if result.spec is not None:  # None: the user's own loop (nnlearn.Probe), no spec
+        out += ["## Spec", "", "```yaml"]
+        out += [yaml.safe_dump(result.spec.to_mapping(), sort_keys=False).rstrip(), "```", ""]
+    out += ["## Environment", "", "| | |", "|---|---|"]
     out += [f"| {k} | {cell(v)} |" for k, v in environment(result).items()]
     out += ["", f"_Made by nnlearn {__version__}: `nnlearn explain RULE` explains a finding._"]
     return "\n".join(out) + "\n"
@@ -93,13 +91,9 @@ def _finding(f, *, fixes: bool) -> list[str]:
 
 def _run_table(result) -> list[str]:
     m, s = result.measurements, run_summary(result.measurements)
-    rows = [
-        ("spec", f"`{result.spec_path or '-'}`"),
-        (
-            "data",
-            f"{m.fact('data.source', '-')} ({m.fact('data.task', '?')}, "
-            f"{m.fact('data.n_train', '?')} train / {m.fact('data.n_val', '?')} val)",
-        ),
+    rows = [("spec", f"`{result.spec_path or '-'}`")] if result.spec is not None else []
+    rows += [
+        ("data", data_text(m)),
         (
             "model",
             f"{m.fact('model.class', '?')}, {m.fact('model.n_parameters', '?')} parameters, "
@@ -189,5 +183,5 @@ def environment(result) -> dict[str, str]:
             pass
     env["platform"] = platform.platform()
     env["device"] = result.device
-    env["seed"] = str(result.spec.seed)
+    env["seed"] = str(result.seed)
     return env

@@ -35,6 +35,17 @@ def evidence_text(evidence: dict[str, Any]) -> str:
     return ", ".join(f"{k} {fmt(evidence[k])}" for k in keys)
 
 
+def data_text(m) -> str:
+    """`synthetic:spirals (classification, 1600 train / 400 val)`; a run whose data nobody
+    audited (`nnlearn.Probe` without `probe.audit(...)`) says so."""
+    if m.fact("data") is None:
+        return "not audited (probe.audit(train, val) adds the data audits)"
+    return (
+        f"{m.fact('data.source', '-')} ({m.fact('data.task', '?')}, "
+        f"{m.fact('data.n_train', '?')} train / {m.fact('data.n_val', '?')} val)"
+    )
+
+
 def counts(findings) -> dict[str, int]:
     out = {"error": 0, "warning": 0, "info": 0}
     for f in findings:
@@ -81,7 +92,7 @@ def verdict_reason(result) -> str:
 
 
 def quiet_line(result, exit_code: int) -> str:
-    head = f"{result.verdict.upper()} {result.spec.name}"
+    head = f"{result.verdict.upper()} {result.name}"
     top = top_cause(result)
     if top:
         head += f": {top}"

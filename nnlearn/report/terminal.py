@@ -17,6 +17,7 @@ from nnlearn.knowledge import cause_meaning
 from nnlearn.report.json_report import run_summary
 from nnlearn.report.summary import (
     counts_text,
+    data_text,
     evidence_text,
     fmt,
     pct,
@@ -75,7 +76,7 @@ def render(result, console: Console, *, quiet: bool = False, exit_code: int = 0)
 def headline(result, exit_code: int) -> Group:
     head = Text()
     head.append(f"{result.verdict.upper()}", style=VERDICT_STYLE[result.verdict])
-    head.append(f"  {result.spec.name}", style="bold")
+    head.append(f"  {result.name}", style="bold")
     if result.findings and result.verdict == "unhealthy":
         top = result.findings[0]
         head.append(": ")
@@ -89,13 +90,9 @@ def headline(result, exit_code: int) -> Group:
 def run_table(result) -> Table:
     m = result.measurements
     s = run_summary(m)
-    rows = [
-        ("spec", str(result.spec_path or "-")),
-        (
-            "data",
-            f"{m.fact('data.source', '-')} ({m.fact('data.task', '?')}, "
-            f"{m.fact('data.n_train', '?')} train / {m.fact('data.n_val', '?')} val)",
-        ),
+    rows = [("spec", str(result.spec_path or "-"))] if result.spec is not None else []
+    rows += [
+        ("data", data_text(m)),
         (
             "model",
             f"{m.fact('model.class', '?')}, {m.fact('model.n_parameters', 0):,} "
