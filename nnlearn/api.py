@@ -261,18 +261,19 @@ class Probe:
 
     def audit(self, train_data: Any, val_data: Any = None, *, seed: int = 0) -> dict[str, Any]:
         """The data audits of `nnlearn probe` (NaN/Inf, scale, balance, conflicting labels,
-        train/val overlap) on datasets or (X, y) pairs; returns the facts they found."""
+        train/val overlap) on datasets, (X, y) pairs, lists of items (Hugging Face-style
+        mappings `{input_ids, attention_mask, labels}` too) or DataLoaders (their collate_fn
+        builds the rows read; unequal-length token ids are padded as `nnlearn probe` does);
+        returns the facts they found."""
         from nnlearn.audit import audit_data
-        from nnlearn.data import _as_dataset, _describe
+        from nnlearn.data import _as_dataset, _describe, loader_dataset
+        from nnlearn.data.batch import empty_like
 
-        train = _as_dataset(train_data, "train_data", None)
+        train = _as_dataset(loader_dataset(train_data), "train_data", None)
         if val_data is None:  # no validation split: an empty one of the same shapes
-            x, y = (torch.as_tensor(t) for t in train[0][:2])
-            val = torch.utils.data.TensorDataset(
-                x.new_empty((0, *x.shape)), y.new_empty((0, *y.shape))
-            )
+            val = empty_like(train)
         else:
-            val = _as_dataset(val_data, "val_data", None)
+            val = _as_dataset(loader_dataset(val_data), "val_data", None)
         bundle = _describe(train, val, "auto", None, f"probe.audit:{type(train_data).__name__}")
         self.facts["data"] = audit_data(bundle, seed=seed)
         if self._result is not None:  # audited after the run: diagnose again

@@ -15,6 +15,7 @@ that uses these keys.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import inspect
@@ -23,6 +24,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from nnlearn.errors import SpecError, UserCodeError
@@ -35,8 +37,56 @@ CONVERT_MODES = ("none", "partial", "object", "all")
 
 def import_target(dotted: str, field: str, file: str | None, base_dir: Path | None) -> Callable:
     """`pkg.mod.fn` or `pkg.mod:fn` -> the callable."""
-    if base_dir is not None and str(base_dir) not in sys.path:
-        sys.path.insert(0, str(base_dir))
+    with spec_folder_on_path(base_dir):
+        return _import_target(dotted, field, file, base_dir)
+
+
+# the user's modules imported from a spec folder: folder -> name -> module, kept out of
+# sys.modules between imports of that folder's targets, so that a spec folder's `datasets.py`
+# never passes for Hugging Face's `datasets` (installed or not) when a library later looks for
+# it, and two spec folders' `models.py` stay two modules
+_SET_ASIDE: dict[str, dict[str, ModuleType]] = {}
+
+
+@contextlib.contextmanager
+def spec_folder_on_path(base_dir: Path | None):
+    """The spec's folder first on sys.path for the import of the user's modules only (unless
+    it is on sys.path already, PYTHONPATH say: then nothing changes). What is imported from it
+    is set aside afterwards (the callables keep their modules alive) and put back in
+    sys.modules for the next import from the same folder, so a second target of the same file
+    reuses its module instead of running it again."""
+    folder = str(base_dir) if base_dir is not None else None
+    if folder is None or folder in sys.path:
+        yield
+        return
+    sys.path.insert(0, folder)
+    mine = _SET_ASIDE.setdefault(folder, {})
+    displaced = {name: sys.modules.get(name) for name in mine}
+    sys.modules.update(mine)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+        for name, previous in displaced.items():
+            mine[name] = sys.modules.pop(name, mine[name])
+            if previous is not None:
+                sys.modules[name] = previous
+        for name in [n for n, m in list(sys.modules.items()) if _inside(m, folder)]:
+            mine[name] = sys.modules.pop(name)
+
+
+def _inside(module: ModuleType | None, folder: str) -> bool:
+    return _inside_path(getattr(module, "__file__", None), folder)
+
+
+def _inside_path(path: str | None, folder: str) -> bool:
+    if not path:
+        return False
+    return os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep)
+
+
+def _import_target(dotted: str, field: str, file: str | None, base_dir: Path | None) -> Callable:
     if ":" in dotted:
         module_name, _, attr_path = dotted.partition(":")
     else:

@@ -58,3 +58,38 @@ def tiny_bert(num_labels: int = 2, vocab: int = 50):
         num_labels=num_labels,
     )
     return BertForSequenceClassification(config)
+
+
+def ragged_sentences(n: int = 1024, vocab: int = 50, seed: int = 0):
+    """Rows as a Hugging Face `datasets.Dataset` yields them before set_format: Python lists
+    of 4 to 16 token ids (unequal lengths, no attention_mask) and an int label, whether token
+    7 occurs. nnlearn pads each batch (PadCollate) and builds the attention mask."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        ids = torch.randint(1, vocab, (int(torch.randint(4, 17, (1,), generator=g)),), generator=g)
+        rows.append({"input_ids": ids.tolist(), "labels": int((ids == 7).any())})
+    return rows
+
+
+def _pad_pairs(items):
+    """The user's own collate_fn: (ids, label) pairs padded with 0 (with an attention mask)."""
+    ids = nn.utils.rnn.pad_sequence([torch.tensor(i) for i, _ in items], batch_first=True)
+    return {
+        "input_ids": ids,
+        "attention_mask": (ids != 0).long(),
+        "labels": torch.tensor([y for _, y in items]),
+    }
+
+
+def ragged_loaders(n: int = 1024, batch: int = 16):
+    """(train, val) DataLoaders with the user's collate_fn and batch size, as a training
+    script builds them; nnlearn draws its batches through the same collate_fn. (A parameter
+    named `batch_size` would receive data.batch_size, as every data key nnlearn defines.)"""
+    rows = [(r["input_ids"], r["labels"]) for r in ragged_sentences(n)]
+    cut = int(0.8 * n)
+    train = torch.utils.data.DataLoader(
+        rows[:cut], batch_size=batch, shuffle=True, collate_fn=_pad_pairs
+    )
+    val = torch.utils.data.DataLoader(rows[cut:], batch_size=batch, collate_fn=_pad_pairs)
+    return train, val

@@ -15,7 +15,11 @@ from torch.utils.data import Dataset, TensorDataset
 from nnlearn.data.batch import (
     IGNORE_INDEX,
     TOKEN_TASKS,
+    CollateError,
     MappingDataset,
+    PadCollate,
+    WithCollate,
+    collate_of,
     from_batch,
     sample_view,
     slice_batch,
@@ -35,6 +39,7 @@ def build_data(spec: Spec, file: str | None = None) -> DataBundle:
     d = spec.data
     class_names = feature_names = None
     if d.factory:
+        _LOADER_NOTES.clear()
         train, val, source = _user_data(spec, file)
     elif d.kind == "synthetic":
         x, y, _ = _synthetic(spec)
@@ -47,7 +52,11 @@ def build_data(spec: Spec, file: str | None = None) -> DataBundle:
         x, y, feature_names, class_names = split_table(df, d.target or "", d.features, file)
         train, val = _split(x, y, d.val_fraction, spec.seed)
         source = f"{d.kind}:{d.path}"
+    train, val, collate = _with_collate(spec, file, train, val)
     bundle = _describe(train, val, d.task, _loss_name(spec), source, file)
+    bundle.collate = collate
+    bundle.notes += _LOADER_NOTES
+    _LOADER_NOTES.clear()
     bundle.class_names, bundle.feature_names = class_names, feature_names
     if d.standardize:
         _standardize(bundle)
@@ -103,12 +112,13 @@ def _user_data(spec: Spec, file: str | None):
 
     d = spec.data
     fn = import_target(d.factory or "", "data._target_", file, spec._base_dir)
-    own = {k: getattr(d, k) for k in sorted(DataSpec.own_keys)}
+    own = {k: getattr(d, k) for k in sorted(DataSpec.own_keys - DataSpec.private_keys)}
     check_signature(fn, d.kwargs, "data", file, provided=tuple(own))
     # SPEC section 2: keys `data` defines are read by nnlearn and passed on when the
     # callable's signature takes them, never silently dropped
     kwargs = {**passed_through(fn, own), **d.kwargs}
     out = call_user(fn, f"data._target_ {d.factory}", kwargs=kwargs)
+    out = _from_loaders(spec, out)
     if isinstance(out, tuple) and len(out) == 2 and all(_is_data(o) for o in out):
         train, val = (_as_dataset(o, "data._target_", file) for o in out)
     elif _is_data(out):
@@ -126,6 +136,71 @@ def _user_data(spec: Spec, file: str | None):
             ],
         )
     return train, val, f"user:{d.factory}"
+
+
+# what reading the user's DataLoaders decided, for the run's notes (build_data empties it)
+_LOADER_NOTES: list[str] = []
+
+
+def _from_loaders(spec: Spec, out):
+    """DataLoaders handed over (train, val, or one to split) are read as their datasets with
+    their collate_fn (unless it is torch's default, which the padding default extends) and,
+    when the spec does not set data.batch_size itself, their batch_size. Their samplers and
+    workers are not used: the probe draws seeded batches itself."""
+    from torch.utils.data import DataLoader
+
+    loaders = [o for o in (out if isinstance(out, tuple) else (out,)) if isinstance(o, DataLoader)]
+    if not loaders:
+        return out
+    size = loaders[0].batch_size
+    if "batch_size" not in spec.data.model_fields_set and size:
+        spec.data.batch_size = int(size)
+        _LOADER_NOTES.append(f"data.batch_size {size}: your DataLoader's (the spec sets none)")
+
+    return tuple(map(loader_dataset, out)) if isinstance(out, tuple) else loader_dataset(out)
+
+
+def loader_dataset(obj):
+    """A DataLoader's dataset with its collate_fn (bare when that is torch's default, which
+    the padding default extends); anything else as it is."""
+    from torch.utils.data import DataLoader, default_collate
+
+    if not isinstance(obj, DataLoader):
+        return obj
+    fn = obj.collate_fn
+    if fn is None or fn is default_collate or getattr(fn, "__name__", "") == "default_collate":
+        return obj.dataset
+    return WithCollate(obj.dataset, fn)
+
+
+def _with_collate(spec: Spec, file: str | None, train: Dataset, val: Dataset):
+    """-> (train, val, collate): the spec's `data.collate_fn` wraps both splits; else each
+    keeps the collate it has (a DataLoader's) or gets the padding default, one PadCollate
+    for both, with the pad token the dataset states."""
+    c = spec.data.collate_fn
+    if c is None:
+        fn = collate_of(train)
+        if isinstance(fn, PadCollate):
+            train = train if whole(train) is not None else WithCollate(train, fn)
+            val = val if whole(val) is not None else WithCollate(val, fn)
+        return train, val, fn
+    import functools
+    import inspect
+
+    from nnlearn.targets import call_user, check_signature, import_target
+
+    target = import_target(c.factory or "", "data.collate_fn._target_", file, spec._base_dir)
+    if inspect.isclass(target):  # a collator class: instantiated with the keys
+        check_signature(target, c.kwargs, "data.collate_fn", file)
+        fn = call_user(target, f"data.collate_fn {c.factory}", kwargs=c.kwargs)
+    else:  # a function: fn(items, **keys)
+        check_signature(target, c.kwargs, "data.collate_fn", file, positional=1)
+        fn = functools.partial(target, **c.kwargs) if c.kwargs else target
+    return WithCollate(_bare(train), fn), WithCollate(_bare(val), fn), fn
+
+
+def _bare(ds: Dataset) -> Dataset:
+    return ds.dataset if isinstance(ds, WithCollate) else ds
 
 
 def passed_through(fn, values: dict) -> dict:
@@ -147,9 +222,19 @@ def _is_data(obj) -> bool:
     if isinstance(obj, Mapping):  # a tokenizer's output: named, equally long tensors
         return bool(obj) and all(_tensorish(v) for v in obj.values())
     if isinstance(obj, (tuple, list)):
-        return len(obj) == 2 and all(_tensorish(t) for t in obj)
+        return (len(obj) == 2 and all(_tensorish(t) for t in obj)) or _items(obj)
     # map-style datasets that are not torch Datasets (Hugging Face `datasets`)
     return hasattr(obj, "__getitem__") and hasattr(obj, "__len__") and not _tensorish(obj)
+
+
+def _items(obj) -> bool:
+    """A list of dataset items (mappings or (x, y) tuples): a map-style dataset itself."""
+    return (
+        isinstance(obj, list)
+        and bool(obj)
+        and isinstance(obj[0], (Mapping, tuple, list))
+        and not _tensorish(obj[0])
+    )
 
 
 def _tensorish(obj) -> bool:
@@ -164,7 +249,7 @@ def _as_dataset(obj, field: str, file: str | None) -> Dataset:
             return MappingDataset(obj)
         except ValueError as exc:
             raise SpecError(file, [(field, str(exc))]) from None
-    if not isinstance(obj, (tuple, list)):
+    if not isinstance(obj, (tuple, list)) or _items(obj):
         return obj  # a map-style dataset: indexed and collated like a torch one
     x, y = (torch.as_tensor(t) for t in obj)  # dtypes kept: token ids stay integer
     if len(x) != len(y):
@@ -258,6 +343,8 @@ def _describe(
 ):
     try:
         raw = sample_view(train, _INFER_ROWS)
+    except CollateError as exc:
+        raise SpecError(file, [("data", str(exc))]) from None
     except Exception as exc:
         raise UserCodeError("reading the training dataset", exc) from exc
     task = infer_task(raw.targets, requested, loss, raw.inputs)

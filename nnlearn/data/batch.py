@@ -133,6 +133,15 @@ def main_input(inputs: Any) -> torch.Tensor | None:
     return _first_tensor(inputs)
 
 
+def next_tokens(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Next-token targets of ids `x` (N, T): the inputs shifted by one, padding (mask 0) at
+    the ignore index."""
+    target = x[:, 1:]
+    if mask is not None and tuple(mask.shape) == tuple(x.shape):
+        target = target.masked_fill(mask[:, 1:] == 0, IGNORE_INDEX)
+    return target
+
+
 def call_model(model: torch.nn.Module, inputs: Any, extra: Mapping | None = None) -> Any:
     """A mapping is passed as keyword arguments, anything else positionally."""
     if isinstance(inputs, Mapping):
@@ -151,6 +160,12 @@ def whole(ds: Dataset) -> Batch | None:
     return None
 
 
+def empty_like(ds: Dataset) -> Dataset:
+    """An in-memory dataset of no rows with the items' shapes (a missing validation split)."""
+    first = sample_batch(ds, 1)
+    return from_batch(slice_batch(first, slice(0, 0), batch_size(first)))
+
+
 def from_batch(batch: Batch) -> Dataset:
     """An in-memory dataset holding the rows of a batch."""
     if isinstance(batch, Mapping):
@@ -160,10 +175,152 @@ def from_batch(batch: Batch) -> Dataset:
     return TensorDataset(*batch)
 
 
-def collate(items: list[Any]) -> Batch:
-    from torch.utils.data import default_collate
+# keys of a mapping item padded with 0 whatever the pad token (Hugging Face's collators)
+ZERO_PAD_KEYS = ("attention_mask", "token_type_ids", "special_tokens_mask")
 
-    out = default_collate(items)
+
+class CollateError(ValueError):
+    """Items that no collate can stack: the message names the key or position and says which
+    spec field fixes it (`data.collate_fn`)."""
+
+
+class PadCollate:
+    """The default collate: torch's `default_collate`, and for 1-D integer sequences of
+    unequal length (token ids, per-token labels) right padding to the longest in the batch,
+    as transformers' `DataCollatorWithPadding` (+ `DataCollatorForTokenClassification`) do:
+    inputs with `pad_token_id` (0 unless the dataset or the model states one), target keys
+    (`labels`, ...; in a tuple every element after the first) with -100, the loss's
+    ignore_index, `attention_mask`/`token_type_ids` with 0; a mapping item without an
+    `attention_mask` gets one (1 for real tokens) when `build_mask` is on (the probe turns it
+    off for a model whose forward takes no attention_mask). Lists of ints are tensors here
+    (a Hugging Face `datasets` row without set_format). Other unequal shapes are a
+    `CollateError`."""
+
+    def __init__(self, pad_token_id: int | None = None, build_mask: bool = True):
+        self.pad_token_id = pad_token_id
+        self.build_mask = build_mask
+
+    def __call__(self, items: list[Any]) -> Batch:
+        if not items:
+            raise CollateError("no items to collate")
+        first = items[0]
+        if isinstance(first, Mapping):
+            return self._mapping(items)
+        if isinstance(first, (tuple, list)) and not _numbers(first):
+            return tuple(
+                self._column([it[i] for it in items], f"element {i}", IGNORE_INDEX if i else None)
+                for i in range(len(first))
+            )
+        return self._column(items, "item", None)
+
+    def _mapping(self, items: list[Mapping]) -> dict:
+        keys = list(items[0].keys())
+        out, ragged = {}, set()
+        for key in keys:
+            if key in TARGET_KEYS:
+                pad = IGNORE_INDEX
+            elif key in ZERO_PAD_KEYS:
+                pad = 0
+            else:
+                pad = None  # the pad token
+            values = [_as_tensor(v) if _numbers(v) else v for v in (it[key] for it in items)]
+            out[key] = self._column(values, repr(key), pad)
+            if _is_ragged(values):
+                ragged.add(key)
+        main = next((k for k in INPUT_KEYS if k in ragged), None)
+        if main and "attention_mask" not in out and self.build_mask:
+            lengths = [len(_as_tensor(it[main])) for it in items]
+            width = out[main].shape[1]
+            out["attention_mask"] = (
+                torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]
+            ).long()
+        return out
+
+    def _column(self, values: list[Any], where: str, pad: int | None) -> Any:
+        values = [_as_tensor(v) if _numbers(v) else v for v in values]
+        if not _is_ragged(values):
+            from torch.utils.data import default_collate
+
+            return default_collate(values)
+        shapes = sorted({tuple(v.shape) for v in values})
+        if not all(v.dim() == 1 and not v.is_floating_point() for v in values):
+            raise CollateError(
+                f"{where} of the dataset's items have unequal shapes {shapes[:3]}; the default "
+                "collate pads 1-D integer sequences only: give data.collate_fn (or return "
+                "DataLoaders with your collate_fn)"
+            )
+        from torch.nn.utils.rnn import pad_sequence
+
+        value = self.pad_token_id if pad is None else pad
+        return pad_sequence(values, batch_first=True, padding_value=int(value or 0))
+
+
+def _numbers(v: Any) -> bool:
+    """A list/tuple of Python ints or floats (a token-id list), not of tensors or items."""
+    return (
+        isinstance(v, (list, tuple))
+        and bool(v)
+        and all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in v)
+    )
+
+
+def _as_tensor(v: Any) -> torch.Tensor:
+    return v if isinstance(v, torch.Tensor) else torch.as_tensor(v)
+
+
+def _is_ragged(values: list[Any]) -> bool:
+    """Tensors of one rank whose shapes differ."""
+    if not values or not all(isinstance(v, torch.Tensor) for v in values):
+        return False
+    return len({tuple(v.shape) for v in values}) > 1
+
+
+class WithCollate(Dataset):
+    """A dataset and the collate its batches are built with (the user's `data.collate_fn`, a
+    DataLoader's `collate_fn`, or a `PadCollate` that knows the pad token)."""
+
+    def __init__(self, dataset: Dataset, collate_fn):
+        self.dataset = dataset
+        self.collate_fn = collate_fn
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i):
+        return self.dataset[i]
+
+
+def collate_of(ds: Any):
+    """The collate a dataset's batches are built with: its own (WithCollate, through Subsets),
+    else a PadCollate with the pad token the dataset states."""
+    seen = ds
+    for _ in range(8):
+        fn = getattr(seen, "collate_fn", None)
+        if isinstance(seen, WithCollate) and fn is not None:
+            return fn
+        inner = getattr(seen, "dataset", None)
+        if inner is None:
+            break
+        seen = inner
+    return PadCollate(pad_token_id_of(ds))
+
+
+def pad_token_id_of(obj: Any) -> int | None:
+    """The pad token a dataset or model states: `pad_token_id`, its tokenizer's, or its
+    config's (a Hugging Face model), through Subset/WithCollate wrappers."""
+    for _ in range(8):
+        if obj is None:
+            return None
+        for holder in (obj, getattr(obj, "tokenizer", None), getattr(obj, "config", None)):
+            value = getattr(holder, "pad_token_id", None) if holder is not None else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        obj = getattr(obj, "dataset", None)
+    return None
+
+
+def collate(items: list[Any], collate_fn=None) -> Batch:
+    out = (collate_fn or PadCollate())(items)
     return tuple(out) if isinstance(out, list) else out
 
 
@@ -178,7 +335,7 @@ def sample_batch(ds: Dataset, limit: int, seed: int = 0) -> Batch:
     full = whole(ds)
     if full is not None:
         return full if n <= limit else slice_batch(full, idx, n)
-    return collate([ds[int(i)] for i in idx])
+    return collate([ds[int(i)] for i in idx], collate_of(ds))
 
 
 def batches(
@@ -193,7 +350,9 @@ def batches(
         for start in range(0, n, size):
             yield slice_batch(full, order[start : start + size], n)
         return
-    loader = DataLoader(ds, batch_size=size, shuffle=shuffle, generator=generator)
+    loader = DataLoader(
+        ds, batch_size=size, shuffle=shuffle, generator=generator, collate_fn=collate_of(ds)
+    )
     for batch in loader:
         yield tuple(batch) if isinstance(batch, list) else batch
 
@@ -230,7 +389,7 @@ def view_of(batch: Batch, task: str | None = None, ignore_index: int | None = No
         raise ValueError("the batch holds no input tensor")
     mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
     if task == "language_modeling" and target is None and x.dim() >= 2:
-        target = x[:, 1:]  # next-token prediction: the inputs shifted by one
+        target = next_tokens(x, mask if isinstance(mask, torch.Tensor) else None)
     if ignore_index is None and task in TOKEN_TASKS:
         ignore_index = IGNORE_INDEX
     return SampleView(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset, TensorDataset
@@ -35,6 +36,7 @@ class DataBundle:
     feature_names: list[str] | None = None
     notes: list[str] = field(default_factory=list)
     ignore_index: int | None = None  # target value the loss skips (token tasks: -100)
+    collate: Any = None  # what batches of non-in-memory datasets are built with (batch.py)
 
     @property
     def out_features(self) -> int:

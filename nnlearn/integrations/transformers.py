@@ -96,19 +96,11 @@ class NnlearnCallback(TrainerCallback):
             self._audit(kwargs.get("train_dataloader"), kwargs.get("eval_dataloader"))
 
     def _audit(self, train_loader, eval_loader) -> None:
-        train = getattr(train_loader, "dataset", None)
-        val = getattr(eval_loader, "dataset", None)
-        if train is None:
+        if getattr(train_loader, "dataset", None) is None:
             return
-        if _yields_mappings(train):
-            self.probe.notes.append(
-                "data not audited: the dataset's items are mappings (input_ids, labels, ...); "
-                "the data audits read (x, y) pairs"
-            )
-            return
-        try:
-            self.probe.audit(train, val)
-        except Exception as exc:  # mapping items (input_ids, labels) the audits cannot read yet
+        try:  # the loaders themselves: their collator pads the mapping items the audits read
+            self.probe.audit(train_loader, eval_loader)
+        except Exception as exc:  # items no collate can stack (the report says so)
             self.probe.notes.append(audit_note(exc))
 
     def _model_output(self, module, args, output) -> None:
@@ -154,10 +146,3 @@ class NnlearnCallback(TrainerCallback):
             self._hook.remove()
             self._hook = None
         self.result = self.output.finish(self.probe)
-
-
-def _yields_mappings(dataset) -> bool:
-    try:
-        return len(dataset) > 0 and isinstance(dataset[0], Mapping)
-    except Exception:
-        return False

@@ -280,6 +280,7 @@ def build_phase(state: ProbeState) -> None:
     n_parameters = sum(p.numel() for p in model.parameters())
     if state.device.type == "cpu" and n_parameters < SMALL_MODEL_PARAMETERS:
         torch.set_num_threads(1)
+    fit_collate(state.bundle, model)
     state.initial_model = copy.deepcopy(model)
     state.loss_fn = build_loss(spec, state.bundle.task, file)
     state.step = build_step(spec, state.loss_fn, file)
@@ -319,6 +320,27 @@ def build_phase(state: ProbeState) -> None:
     if state.fatal:  # issue 4: no init check, main run or experiments; the rules report it
         state.notes.append(f"training skipped: {state.fatal['message']}")
         state.wanted = []
+
+
+def fit_collate(bundle, model) -> None:
+    """The padding default learns from the model what the dataset did not say: the pad token
+    of its config, and whether its forward takes an attention_mask (one is built only then)."""
+    import inspect
+
+    from nnlearn.data.batch import PadCollate, pad_token_id_of
+
+    collate = bundle.collate
+    if not isinstance(collate, PadCollate):
+        return
+    if collate.pad_token_id is None:
+        collate.pad_token_id = pad_token_id_of(model)
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return
+    collate.build_mask = "attention_mask" in params or any(
+        p.kind is p.VAR_KEYWORD for p in params.values()
+    )
 
 
 def init_check_phase(state: ProbeState) -> None:

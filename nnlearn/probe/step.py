@@ -33,6 +33,7 @@ from nnlearn.data.batch import (
     inputs_and_target,
     is_mapping,
     main_input,
+    next_tokens,
     target_key,
 )
 
@@ -165,7 +166,9 @@ class Step:
         if self.task == "language_modeling":
             x = main_input(inputs)
             if target is None and x is not None and x.dim() >= 2 and pred.dim() >= 3:
-                pred, target = pred[:, :-1], x[:, 1:]
+                mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
+                mask = mask if isinstance(mask, torch.Tensor) else None
+                pred, target = pred[:, :-1], next_tokens(x, mask)  # padding ignored
             elif hf_shift and target is not None and pred.dim() >= 3:
                 pred, target = pred[:, :-1], target[:, 1:]  # Hugging Face's causal-LM shift
         if target is not None and pred.dim() >= 3 and tuple(pred.shape[:-1]) == tuple(target.shape):

@@ -40,6 +40,15 @@ def check_spec(spec: Spec, file: str | None) -> str:
                 provided=provided.get(section, ()),
             )
             checked.append(f"{section}._target_ {target}")
+    if d.collate_fn is not None:
+        import inspect
+
+        fn = import_target(
+            d.collate_fn.factory or "", "data.collate_fn._target_", file, spec._base_dir
+        )
+        positional = 0 if inspect.isclass(fn) else 1  # a collator class, or fn(items, **keys)
+        check_signature(fn, d.collate_fn.kwargs, "data.collate_fn", file, positional=positional)
+        checked.append(f"data.collate_fn._target_ {d.collate_fn.factory}")
     data = (
         f"{d.factory}" if d.factory else (f"{d.kind}:{d.name}" if d.kind == "synthetic" else d.path)
     )

@@ -72,10 +72,26 @@ class Targetable(Section):
         return value
 
 
+class CollateSpec(Targetable):
+    """`data.collate_fn`: the collate every batch the probe draws is built with. A class
+    (transformers' DataCollatorWithPadding, say) is instantiated with the other keys; a
+    function is called as `fn(items, **keys)`."""
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> CollateSpec:
+        if self.factory is None:
+            raise ValueError(
+                "collate_fn needs a _target_ (module.path.collate or a collator class)"
+            )
+        return self
+
+
 class DataSpec(Targetable):
     own_keys: ClassVar[frozenset[str]] = frozenset(
-        {"task", "val_fraction", "batch_size", "standardize"}
+        {"task", "val_fraction", "batch_size", "standardize", "collate_fn"}
     )
+    # own keys that are nnlearn's settings only, never passed on to the user's data callable
+    private_keys: ClassVar[frozenset[str]] = frozenset({"collate_fn"})
 
     kind: Literal["synthetic", "csv", "parquet"] = "synthetic"
     name: Literal[SYNTHETIC] = "spirals"  # type: ignore[valid-type]
@@ -90,6 +106,7 @@ class DataSpec(Targetable):
     val_fraction: float = Field(0.2, gt=0, lt=1)
     batch_size: int = Field(64, ge=1)
     standardize: bool = False
+    collate_fn: CollateSpec | None = None  # default: nnlearn.data.batch.PadCollate
 
     @model_validator(mode="after")
     def _tabular_needs_path(self) -> DataSpec:
@@ -218,6 +235,9 @@ class Spec(Section):
                     **{k: v for k, v in section.items() if k in own},
                     **kwargs,
                 }
+        collate = data.get("data", {}).get("collate_fn")
+        if isinstance(collate, dict) and "kwargs" in collate:
+            data["data"]["collate_fn"] = {"_target_": collate["_target_"], **collate["kwargs"]}
         return data
 
     @field_validator("name")
