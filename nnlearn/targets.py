@@ -99,9 +99,17 @@ def check_signature(
         raise SpecError(file, problems)
 
 
-def call_user(fn: Callable, what: str, *args: Any, **kwargs: Any) -> Any:
+def call_user(
+    fn: Callable,
+    what: str,
+    args: tuple | list = (),
+    kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Call the user's `fn(*args, **kwargs)`; what it raises becomes a `UserCodeError` (exit 3)
+    naming `what`. The arguments travel as a tuple and a dict, never as keywords of this
+    function, so a user's keyword named `fn` or `what` reaches their callable untouched."""
     try:
-        return fn(*args, **kwargs)
+        return fn(*args, **(kwargs or {}))
     except Exception as exc:
         raise UserCodeError(what, exc) from exc
 

@@ -250,7 +250,9 @@ def test_parameter_updates_names_parameters_the_optimizer_misses():
     ]
 
 
-def test_setup_with_a_model_returning_a_tuple_reports_the_loss_error():
+def test_setup_unwraps_a_model_returning_a_tuple():
+    """The step contract: the first element of a tuple is the prediction."""
+
     class Pair(nn.Module):
         def __init__(self):
             super().__init__()
@@ -260,7 +262,21 @@ def test_setup_with_a_model_returning_a_tuple_reports_the_loss_error():
             return self.lin(x), x
 
     f = setup_facts(Pair(), torch.randint(0, 3, (64,)), nn.CrossEntropyLoss())
-    assert f["output"] == {"type": "tuple"} and f["fatal"]["reason"] == "loss_raised"
+    assert "fatal" not in f and f["output_shape"] == [64, 3] and f["labels"]["n_outputs"] == 3
+    assert isinstance(f["loss"], float)
+
+
+def test_setup_with_a_model_returning_no_tensor_reports_the_loss_error():
+    class Words(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 3)
+
+        def forward(self, x):
+            return "not a tensor"
+
+    f = setup_facts(Words(), torch.randint(0, 3, (64,)), nn.CrossEntropyLoss())
+    assert f["output"] == {"type": "str"} and f["fatal"]["reason"] == "loss_raised"
 
 
 def test_setup_minus_one_labels_are_out_of_range_for_cross_entropy():

@@ -39,8 +39,8 @@ OVERLAP_ROWS = 200_000
 
 
 def audit_data(bundle: DataBundle, seed: int = 0) -> dict[str, Any]:
-    x_train, y_train, train_whole = audit_rows(bundle.train, OVERLAP_ROWS, seed)
-    x_val, y_val, val_whole = audit_rows(bundle.val, AUDIT_ROWS, seed)
+    x_train, y_train, train_whole = audit_rows(bundle.train, OVERLAP_ROWS, seed, bundle.task)
+    x_val, y_val, val_whole = audit_rows(bundle.val, AUDIT_ROWS, seed, bundle.task)
     xs, ys = _head(x_train, y_train, AUDIT_ROWS, seed)
     names = position_names(x_train, bundle.feature_names)
     facts: dict[str, Any] = {

@@ -6,20 +6,27 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from nnlearn.data.bundle import sample, tensors_of
+from nnlearn.data.batch import sample_view, whole
 
 # in-memory tensors up to this many elements are scanned whole (a vectorised pass over
 # 50M floats takes a fraction of a second); beyond it, and for other datasets, rows are sampled
 FULL_SCAN_ELEMENTS = 50_000_000
 
 
-def audit_rows(ds: Dataset, limit: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """-> (X, y, whole): every row when in memory and small enough, else up to `limit`."""
-    pair = tensors_of(ds)
-    if pair is not None and pair[0].numel() + pair[1].numel() <= FULL_SCAN_ELEMENTS:
-        return pair[0], pair[1], True
-    x, y = sample(ds, limit, seed=seed)
-    return x, y, len(x) == len(ds)  # type: ignore[arg-type]
+def audit_rows(
+    ds: Dataset, limit: int, seed: int, task: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """-> (inputs, targets, whole) of the dataset's sample view (`nnlearn.data.batch`):
+    every row when in memory and small enough, else up to `limit`."""
+    full = whole(ds)
+    n = len(ds)  # type: ignore[arg-type]
+    if full is not None:
+        elements = sum(t.numel() for t in (full.values() if isinstance(full, dict) else full))
+        if elements <= FULL_SCAN_ELEMENTS:
+            limit = max(limit, n)
+    v = sample_view(ds, limit, seed=seed, task=task)
+    y = v.targets if v.targets is not None else torch.zeros(len(v.inputs))
+    return v.inputs, y, len(v.inputs) == n
 
 
 def flat(x: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nnlearn.data.bundle import DataBundle, sample
+from nnlearn.data.batch import inputs_and_target, sample_batch, to_device, view_of
+from nnlearn.data.bundle import DataBundle
 
 # one batch of this size shows the output range and shapes; more would only cost time
 SETUP_BATCH = 256
@@ -80,8 +81,13 @@ def check_setup(
     device: torch.device,
     data: dict[str, Any] | None = None,
     seed: int = 0,
+    step=None,
 ) -> dict[str, Any]:
-    """`data` is the audit's `facts["data"]` (label range over both splits)."""
+    """`data` is the audit's `facts["data"]` (label range over both splits); `step` the probe's
+    `Step` (default: the builtin one over `loss_fn`)."""
+    from nnlearn.probe.step import Step
+
+    step = step if step is not None else Step(loss_fn)
     kind = loss_kind(loss_fn.criterion)
     params = list(model.named_parameters())
     facts: dict[str, Any] = {
@@ -96,16 +102,22 @@ def check_setup(
             f"the model has no trainable parameter ({facts['n_parameters']:,} parameters, "
             "all with requires_grad=False)",
         )
-    x, y = sample(bundle.train, SETUP_BATCH, seed=seed)
-    x, y = x.to(device), y.to(device)
-    out, facts["layer_rms"] = _forward(model, x)
-    if not isinstance(out, torch.Tensor):  # a tuple or dict: only the loss can tell
-        facts["output"] = {"type": type(out).__name__}
+    batch = to_device(sample_batch(bundle.train, SETUP_BATCH, seed=seed), device)
+    view = view_of(batch, bundle.task)
+    x, y = view.inputs, view.targets
+    if step.user_step is not None:  # the user's train_step: only its loss and outputs are seen
+        return _check_user_step(facts, model, step, batch)
+    fwd, facts["layer_rms"] = _forward(model, step, batch)
+    out = fwd.prediction
+    if not isinstance(out, torch.Tensor) or fwd.target is None:
+        facts["output"] = {"type": type(fwd.raw).__name__}
         if "fatal" not in facts:
-            _try_loss(facts, loss_fn, out, y)
+            _try_loss(facts, step, fwd)
         return facts
-    stress = _stress_forward(model, x)
-    target = loss_fn.targets(y)
+    if fwd.own_loss is not None:
+        facts["model_loss"] = True  # the model computes its own loss (loss: auto)
+    stress = _stress_forward(model, step, batch)
+    target = loss_fn.targets(fwd.target)
     facts["output"] = describe_output(out, stress)
     facts["target_shape"] = list(target.shape)
     facts["output_shape"] = list(out.shape)
@@ -132,10 +144,38 @@ def check_setup(
             f"[{facts['output']['min']:.3g}, {facts['output']['max']:.3g}]",
         )
     if "fatal" not in facts and facts["batch_nonfinite_rows"] and kind in INDEX_LOSSES:
-        if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+        if y is not None and y.is_floating_point() and not bool(torch.isfinite(y).all()):
             facts["fatal"] = _nonfinite_fatal(facts["batch_nonfinite_rows"], len(x))
     if "fatal" not in facts:
-        _try_loss(facts, loss_fn, out, y)
+        _try_loss(facts, step, fwd)
+    return facts
+
+
+def output_probabilities(setup: dict[str, Any]) -> bool | None:
+    """Whether binary/multilabel outputs are probabilities, as measured (bounded in [0, 1] on
+    the batch and on the stress pass), or None when the measurement cannot tell."""
+    out = setup.get("output") or {}
+    if not out.get("stress_checked"):
+        return None
+    return bool(out.get("in_unit_interval"))
+
+
+def _check_user_step(facts: dict[str, Any], model: nn.Module, step, batch) -> dict[str, Any]:
+    from nnlearn.probe.loop import guarded
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = guarded(step, "train_step on a sample batch", model, batch)
+    finally:
+        model.train(was_training)
+    facts["train_step"] = True
+    if isinstance(out.prediction, torch.Tensor):
+        facts["output"] = describe_output(out.prediction, None)
+        facts["output_shape"] = list(out.prediction.shape)
+    value = float(out.loss.detach())
+    facts["loss"] = value if math.isfinite(value) else str(value)
     return facts
 
 
@@ -181,11 +221,12 @@ def _sums_to_one(rows: torch.Tensor) -> bool:
     return _unit(rows) and bool(((rows.sum(1) - 1).abs() < PROB_TOL).all())
 
 
-def _forward(model: nn.Module, x: torch.Tensor) -> tuple[Any, list[dict[str, Any]]]:
-    """Eval mode (BatchNorm statistics and dropout untouched), no gradient; the user's model
-    raising is their code's error (exit 3), as in training. Also returns the root-mean-square
-    output of every Linear/Conv layer in execution order: whether a loss far from chance comes
-    from the output layer alone or from a scale that grows with depth."""
+def _forward(model: nn.Module, step, batch) -> tuple[Any, list[dict[str, Any]]]:
+    """The builtin step's forward half in eval mode (BatchNorm statistics and dropout
+    untouched), no gradient; the user's model raising is their code's error (exit 3), as in
+    training. Also returns the root-mean-square output of every Linear/Conv layer in execution
+    order: whether a loss far from chance comes from the output layer alone or from a scale
+    that grows with depth."""
     from nnlearn.probe.loop import guarded
 
     layer_rms: list[dict[str, Any]] = []
@@ -207,24 +248,25 @@ def _forward(model: nn.Module, x: torch.Tensor) -> tuple[Any, list[dict[str, Any
     model.eval()
     try:
         with torch.no_grad():
-            out = guarded(model, "the model's forward pass on a sample batch", x)
-        return out, layer_rms
+            fwd = guarded(step.forward, "the model's forward pass on a sample batch", model, batch)
+        return fwd, layer_rms
     finally:
         model.train(was_training)
         for h in handles:
             h.remove()
 
 
-def _stress_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
-    if not x.is_floating_point():
-        return None  # token ids and other integer inputs cannot be perturbed
+def _stress_forward(model: nn.Module, step, batch) -> torch.Tensor | None:
+    inputs, target = inputs_and_target(batch)
+    if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
+        return None  # token ids, mappings and other integer inputs cannot be perturbed
     was_training = model.training
     model.eval()
     try:
         gen = torch.Generator(device="cpu").manual_seed(0)
-        noise = torch.randn(x.shape, generator=gen).to(x.device, x.dtype) * STRESS_SCALE
+        noise = torch.randn(inputs.shape, generator=gen).to(inputs.device, inputs.dtype)
         with torch.no_grad():
-            out = model(noise)
+            out = step.forward(model, (noise * STRESS_SCALE, target)).prediction
         return out.detach().float() if isinstance(out, torch.Tensor) else None
     except Exception:  # a model that rejects such inputs simply gets no stress check
         return None
@@ -286,21 +328,21 @@ def _shapes(kind, out: torch.Tensor, target: torch.Tensor):
     return "shapes", result, fatal
 
 
-def _try_loss(facts: dict[str, Any], loss_fn, out, y) -> None:
+def _try_loss(facts: dict[str, Any], step, fwd) -> None:
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # MSE's broadcasting warning: `shapes` reports it
-            value = float(loss_fn(out, y))
+            value = float(step.loss_of(fwd))
     except Exception as exc:  # the user's loss, or torch's checks: reported, not raised
         facts["fatal"] = _fatal("loss_raised", f"{type(exc).__name__}: {exc}".strip())
         return
     facts["loss"] = value if math.isfinite(value) else str(value)
 
 
-def _nonfinite_rows(x: torch.Tensor, y: torch.Tensor) -> int:
+def _nonfinite_rows(x: torch.Tensor, y: torch.Tensor | None) -> int:
     bad = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     for t in (x, y):
-        if t.is_floating_point():
+        if t is not None and t.is_floating_point() and len(t) == len(x):
             bad |= ~torch.isfinite(t.reshape(len(t), -1)).all(1)
     return int(bad.sum())
 

@@ -6,13 +6,24 @@ NaNs stay NaNs (the audits report them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from nnlearn.data.batch import (
+    IGNORE_INDEX,
+    TOKEN_TASKS,
+    MappingDataset,
+    from_batch,
+    sample_view,
+    slice_batch,
+    whole,
+)
 from nnlearn.data.bundle import DataBundle, batches, infinite_batches, sample, tensors_of
 from nnlearn.errors import SpecError, UserCodeError
-from nnlearn.spec.schema import Spec
+from nnlearn.spec.schema import DataSpec, Spec
 
 __all__ = ["DataBundle", "batches", "build_data", "infinite_batches", "sample", "tensors_of"]
 
@@ -54,7 +65,9 @@ def _split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int):
     n = len(x)
     order = np.random.default_rng(seed + 1).permutation(n)
     n_val = max(1, int(round(n * val_fraction)))
-    xt = torch.tensor(np.asarray(x), dtype=torch.float32)  # a copy: pandas arrays are read-only
+    xt = torch.tensor(np.asarray(x))  # a copy: pandas arrays are read-only
+    if xt.is_floating_point():
+        xt = xt.float()  # integer codes stay integer
     yt = torch.tensor(np.asarray(y))
     if yt.is_floating_point():
         yt = yt.float()
@@ -67,8 +80,12 @@ def _user_data(spec: Spec, file: str | None):
 
     d = spec.data
     fn = import_target(d.factory or "", "data._target_", file, spec._base_dir)
-    check_signature(fn, d.kwargs, "data", file)
-    out = call_user(fn, f"data._target_ {d.factory}", **d.kwargs)
+    own = {k: getattr(d, k) for k in sorted(DataSpec.own_keys)}
+    check_signature(fn, d.kwargs, "data", file, provided=tuple(own))
+    # SPEC section 2: keys `data` defines are read by nnlearn and passed on when the
+    # callable's signature takes them, never silently dropped
+    kwargs = {**passed_through(fn, own), **d.kwargs}
+    out = call_user(fn, f"data._target_ {d.factory}", kwargs=kwargs)
     if isinstance(out, tuple) and len(out) == 2 and all(_is_data(o) for o in out):
         train, val = (_as_dataset(o, "data._target_", file) for o in out)
     elif _is_data(out):
@@ -80,18 +97,36 @@ def _user_data(spec: Spec, file: str | None):
             [
                 (
                     "data._target_",
-                    f"{d.factory} must return (train, val), each a torch Dataset or "
-                    f"an (X, y) tensor pair; got {type(out).__name__}",
+                    f"{d.factory} must return (train, val), each a torch Dataset, an (X, y) "
+                    f"tensor pair or a mapping of tensors; got {type(out).__name__}",
                 )
             ],
         )
     return train, val, f"user:{d.factory}"
 
 
+def passed_through(fn, values: dict) -> dict:
+    """The entries of `values` that `fn`'s signature names (all of them under **kwargs)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return dict(values)
+    return {k: v for k, v in values.items() if k in params}
+
+
 def _is_data(obj) -> bool:
-    return isinstance(obj, Dataset) or (
-        isinstance(obj, (tuple, list)) and len(obj) == 2 and all(_tensorish(t) for t in obj)
-    )
+    if isinstance(obj, Dataset):
+        return True
+    if isinstance(obj, Mapping):  # a tokenizer's output: named, equally long tensors
+        return bool(obj) and all(_tensorish(v) for v in obj.values())
+    if isinstance(obj, (tuple, list)):
+        return len(obj) == 2 and all(_tensorish(t) for t in obj)
+    # map-style datasets that are not torch Datasets (Hugging Face `datasets`)
+    return hasattr(obj, "__getitem__") and hasattr(obj, "__len__") and not _tensorish(obj)
 
 
 def _tensorish(obj) -> bool:
@@ -101,21 +136,28 @@ def _tensorish(obj) -> bool:
 def _as_dataset(obj, field: str, file: str | None) -> Dataset:
     if isinstance(obj, Dataset):
         return obj
-    x, y = (torch.as_tensor(t) for t in obj)
+    if isinstance(obj, Mapping):
+        try:
+            return MappingDataset(obj)
+        except ValueError as exc:
+            raise SpecError(file, [(field, str(exc))]) from None
+    if not isinstance(obj, (tuple, list)):
+        return obj  # a map-style dataset: indexed and collated like a torch one
+    x, y = (torch.as_tensor(t) for t in obj)  # dtypes kept: token ids stay integer
     if len(x) != len(y):
         raise SpecError(file, [(field, f"X has {len(x)} rows but y has {len(y)}")])
-    return TensorDataset(x.float() if not x.is_floating_point() else x, y)
+    return TensorDataset(x, y)
 
 
 def _split_dataset(ds: Dataset, val_fraction: float, seed: int):
     n = len(ds)  # type: ignore[arg-type]
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1))
     n_val = max(1, int(round(n * val_fraction)))
-    pair = tensors_of(ds)
-    if pair is not None:
-        x, y = pair
-        return TensorDataset(x[order[n_val:]], y[order[n_val:]]), TensorDataset(
-            x[order[:n_val]], y[order[:n_val]]
+    full = whole(ds)
+    if full is not None:
+        return (
+            from_batch(slice_batch(full, order[n_val:], n)),
+            from_batch(slice_batch(full, order[:n_val], n)),
         )
     return torch.utils.data.Subset(ds, order[n_val:].tolist()), torch.utils.data.Subset(
         ds, order[:n_val].tolist()
@@ -126,17 +168,46 @@ def _loss_name(spec: Spec) -> str | None:
     return spec.loss if isinstance(spec.loss, str) else None
 
 
-def infer_task(y: torch.Tensor, requested: str, loss: str | None) -> str:
-    """classification (integer labels), binary (0/1 floats or a BCE loss) or regression."""
+# more than this share of the positions agreeing with the inputs (as they are, or shifted by
+# one) makes integer sequence targets next-token targets rather than per-token labels
+LM_MATCH = 0.5
+
+
+def infer_task(
+    y: torch.Tensor | None,
+    requested: str,
+    loss: str | None,
+    x: torch.Tensor | None = None,
+) -> str:
+    """The task the targets imply, unless `data.task` names one:
+
+    - integer inputs (N, T) with no targets, or integer targets that are the inputs (shifted
+      by one or not, Hugging Face passes `labels=input_ids`): language_modeling;
+    - integer targets of the inputs' sequence shape otherwise: token_classification;
+    - 0/1 targets (N, K>1) with several 1s in some row: multilabel;
+    - then classification (integer labels), binary (0/1 floats or a BCE loss), regression.
+    """
     if requested != "auto":
         return requested
+    ids = x is not None and not x.is_floating_point() and x.dim() == 2
+    if y is None:
+        return "language_modeling" if ids else "regression"
+    integer_y = not y.is_floating_point() and not y.is_complex()
+    if ids and integer_y and tuple(y.shape) == tuple(x.shape) and x.shape[1] > 1:
+        same = (y == x).float().mean()
+        shifted = (y[:, :-1] == x[:, 1:]).float().mean()
+        return "language_modeling" if max(same, shifted) > LM_MATCH else "token_classification"
+    if x is not None and x.dim() == 3 and integer_y and tuple(y.shape) == tuple(x.shape[:2]):
+        return "token_classification"  # a label per time step of a feature sequence
+    if loss in (None, "auto", "bce", "bce_with_logits") and _multi_hot(y):
+        return "multilabel"
     if loss in ("bce", "bce_with_logits"):
         return "binary"
     if loss in ("mse", "l1", "huber"):
         return "regression"
     if loss in ("cross_entropy", "nll"):
         return "classification"
-    if not y.is_floating_point() and not y.is_complex():
+    if integer_y:
         return "classification"
     finite = y[torch.isfinite(y)]
     if finite.numel() and bool(((finite == 0) | (finite == 1)).all()):
@@ -144,27 +215,54 @@ def infer_task(y: torch.Tensor, requested: str, loss: str | None) -> str:
     return "regression"
 
 
+def _multi_hot(y: torch.Tensor) -> bool:
+    """(N, K>1) targets of 0s and 1s with more than one 1 in some row."""
+    if y.dim() != 2 or y.shape[1] < 2 or y.is_complex():
+        return False
+    yf = y.float()
+    if not bool(torch.isfinite(yf).all()) or not bool(((yf == 0) | (yf == 1)).all()):
+        return False
+    return bool((yf.sum(1) > 1).any())
+
+
 def _describe(train: Dataset, val: Dataset, requested: str, loss: str | None, source: str):
     try:
-        x, y = sample(train, _INFER_ROWS)
+        raw = sample_view(train, _INFER_ROWS)
     except Exception as exc:
         raise UserCodeError("reading the training dataset", exc) from exc
-    task = infer_task(y, requested, loss)
+    task = infer_task(raw.targets, requested, loss, raw.inputs)
+    view = sample_view(train, _INFER_ROWS, task=task) if task == "language_modeling" else raw
+    if view.targets is None:
+        raise UserCodeError(
+            "reading the training dataset",
+            ValueError(
+                f"its samples hold no targets (task {task}); give (x, y) pairs or a "
+                f"`labels` entry, or set data.task: language_modeling for token ids"
+            ),
+        )
+    y = view.targets
+    ignore = IGNORE_INDEX if task in TOKEN_TASKS else None
     n_classes = None
     if task == "classification":
-        finite = y[torch.isfinite(y.float())] if y.is_floating_point() else y
         pair = tensors_of(train)
-        labels = pair[1] if pair is not None else finite
+        labels = pair[1] if pair is not None else y
+        labels = labels[torch.isfinite(labels)] if labels.is_floating_point() else labels
         n_classes = max(int(labels.max().item()) + 1 if labels.numel() else 2, 2)
-    target_shape = tuple(y.shape[1:])
+    elif task in TOKEN_TASKS:
+        ids = y[y != ignore] if not y.is_floating_point() else y.long()
+        top = int(ids.max()) if ids.numel() else 1
+        if task == "language_modeling" and not view.inputs.is_floating_point():
+            top = max(top, int(view.inputs.max()))
+        n_classes = max(top + 1, 2)
     return DataBundle(
         train=train,
         val=val,
         task=task,
         n_classes=n_classes,
-        input_shape=tuple(x.shape[1:]),
-        target_shape=target_shape,
+        input_shape=tuple(view.inputs.shape[1:]),
+        target_shape=tuple(y.shape[1:]),
         source=source,
+        ignore_index=ignore,
     )
 
 
@@ -173,6 +271,9 @@ def _standardize(bundle: DataBundle) -> None:
     pairs = [tensors_of(bundle.train), tensors_of(bundle.val)]
     if any(p is None for p in pairs):
         bundle.notes.append("data.standardize applies to in-memory tensors only; skipped")
+        return
+    if not pairs[0][0].is_floating_point():
+        bundle.notes.append("data.standardize skipped: integer inputs are ids, not features")
         return
     x = pairs[0][0]
     dims = [0] + list(range(2, x.dim()))  # every dim but the feature/channel one

@@ -69,7 +69,7 @@ def _user_model(spec: Spec, bundle: DataBundle, file: str | None) -> nn.Module:
     except (TypeError, ValueError):
         params = {}
     extra = {k: v for k, v in sizes.items() if k in params and k not in m.kwargs}
-    model = call_user(fn, f"model._target_ {m.factory}", **m.kwargs, **extra)
+    model = call_user(fn, f"model._target_ {m.factory}", kwargs={**m.kwargs, **extra})
     if not isinstance(model, nn.Module):
         raise SpecError(
             file,

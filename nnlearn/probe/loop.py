@@ -11,10 +11,13 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from nnlearn.data.bundle import DataBundle, batches, infinite_batches
+from nnlearn.data.batch import batch_size as batch_size_of
+from nnlearn.data.batch import batches, infinite_batches, to_device
+from nnlearn.data.bundle import DataBundle
 from nnlearn.errors import ProbeFailed, UserCodeError
 from nnlearn.monitor import Monitor
 from nnlearn.probe.setup import LossFn
+from nnlearn.probe.step import Step, StepOutput
 
 # evaluation reads at most this many samples of each split: enough for a stable estimate,
 # bounded cost on large datasets
@@ -27,11 +30,24 @@ class RunResult:
     stopped: str  # "completed" | "nonfinite" | "budget"
     nonfinite_step: int | None
     duration_s: float
+    lr_peak: float | None = None  # the highest rate the optimizer ran at (a schedule moves it)
+
+
+def as_step(step_or_loss) -> Step:
+    """A `Step`, or a bare loss function wrapped in the builtin one."""
+    return step_or_loss if isinstance(step_or_loss, Step) else Step(step_or_loss)
+
+
+def current_lr(optimizer) -> float | None:
+    try:
+        return float(optimizer.param_groups[0]["lr"])
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return None
 
 
 def train(
     model: nn.Module,
-    loss_fn: LossFn,
+    step_fn: Step | LossFn,
     optimizer: torch.optim.Optimizer,
     bundle: DataBundle,
     monitor: Monitor,
@@ -44,22 +60,29 @@ def train(
     deadline: float,
     grad_clip: float | None = None,
     on_step: Callable[[int], None] | None = None,
+    scheduler=None,
 ) -> RunResult:
     """`steps` optimizer steps; validation every `eval_every` steps and at the end. A
-    non-finite loss stops the loop after recording it; the deadline stops it early."""
+    non-finite loss stops the loop after recording it; the deadline stops it early. The
+    scheduler, when there is one, steps once per optimizer step."""
+    step_fn = as_step(step_fn)
     start = time.perf_counter()
     stream = infinite_batches(bundle.train, batch_size, seed=seed)
     stopped, step = "completed", 0
+    lr_peak = current_lr(optimizer)
     model.train()
     for step in range(steps):
-        x, y = next(stream)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        batch = to_device(next(stream), device)
         monitor.step_begin(step)
-        loss = guarded(_forward_backward, "training step", model, loss_fn, optimizer, x, y)
+        loss = guarded(forward_backward, "training step", model, step_fn, optimizer, batch)
         monitor.after_backward()
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(monitor.parameters, grad_clip)
         guarded(optimizer.step, "optimizer.step")
+        if scheduler is not None:
+            guarded(scheduler.step, "scheduler.step")
+            lr = current_lr(optimizer)
+            lr_peak = max(lr_peak or 0.0, lr or 0.0)
         value = monitor.after_update(loss)
         if on_step:
             on_step(step)
@@ -67,19 +90,21 @@ def train(
             stopped = "nonfinite"
             break
         if (step + 1) % eval_every == 0 or step + 1 == steps:
-            evaluate_and_log(model, loss_fn, bundle, monitor, device, step)
+            evaluate_and_log(model, step_fn, bundle, monitor, device, step)
             model.train()
         if time.perf_counter() > deadline:
             stopped = "budget"
             break
     if stopped != "completed" and (step + 1) % eval_every != 0:
-        evaluate_and_log(model, loss_fn, bundle, monitor, device, step)
-    return RunResult(step + 1, stopped, monitor.nonfinite_step, time.perf_counter() - start)
+        evaluate_and_log(model, step_fn, bundle, monitor, device, step)
+    return RunResult(
+        step + 1, stopped, monitor.nonfinite_step, time.perf_counter() - start, lr_peak
+    )
 
 
-def _forward_backward(model, loss_fn, optimizer, x, y) -> torch.Tensor:
+def forward_backward(model, step_fn: Step, optimizer, batch) -> torch.Tensor:
     optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model(x), y)
+    loss = step_fn(model, batch).loss
     loss.backward()
     return loss
 
@@ -96,37 +121,45 @@ def guarded(fn: Callable, what: str, *args):
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, loss_fn: LossFn, ds: Dataset, device: torch.device, batch_size: int = 512
+    model: nn.Module,
+    step_fn: Step | LossFn,
+    ds: Dataset,
+    device: torch.device,
+    batch_size: int = 512,
 ) -> tuple[float, float | None]:
-    """Mean loss and accuracy (classification and binary) over at most EVAL_LIMIT samples."""
+    """Mean loss and accuracy over at most EVAL_LIMIT samples; accuracy where the task has one
+    (see `Step.hits`), else None."""
+    step_fn = as_step(step_fn)
     model.eval()
-    total, correct, seen = 0.0, 0, 0
-    for x, y in batches(ds, batch_size, shuffle=False):
+    total, seen, correct, counted = 0.0, 0, 0, 0
+    accuracy = True
+    for batch in batches(ds, batch_size, shuffle=False):
         if seen >= EVAL_LIMIT:
             break
-        x, y = x.to(device), y.to(device)
-        out = model(x)
-        total += float(loss_fn(out, y)) * len(x)
-        hits = accuracy_hits(out, loss_fn.targets(y), loss_fn)
-        correct = correct + hits if hits is not None and correct is not None else None
-        seen += len(x)
+        batch = to_device(batch, device)
+        out = step_fn(model, batch)
+        n = batch_size_of(batch)
+        total += float(out.loss) * n
+        hits = step_fn.hits(out) if accuracy else None
+        if hits is None:
+            accuracy = False
+        else:
+            correct, counted = correct + hits[0], counted + hits[1]
+        seen += n
     if seen == 0:
         return math.nan, None
-    return total / seen, (correct / seen if correct is not None else None)
+    return total / seen, (correct / counted if accuracy and counted else None)
 
 
-def accuracy_hits(out: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> int | None:
-    if loss_fn.task == "classification" and out.dim() == 2 and out.shape[0] == y.shape[0]:
-        return int((out.argmax(1) == y).sum())
-    if loss_fn.task == "binary" and out.numel() == y.numel():
-        threshold = 0.5 if loss_fn.name == "bce" else 0.0
-        return int(((out.reshape(y.shape) > threshold).float() == y).sum())
-    return None
+def accuracy_hits(out, y: torch.Tensor, step_fn) -> int | None:
+    """Correct predictions of `out` against `y` (kept for callers counting per sample)."""
+    hits = as_step(step_fn).hits(StepOutput(torch.zeros(()), out, y))
+    return hits[0] if hits is not None else None
 
 
-def evaluate_and_log(model, loss_fn, bundle, monitor: Monitor, device, step: int) -> None:
+def evaluate_and_log(model, step_fn, bundle, monitor: Monitor, device, step: int) -> None:
     for split, ds in (("val", bundle.val), ("train_eval", bundle.train)):
-        loss, acc = guarded(evaluate, "evaluation", model, loss_fn, ds, device)
+        loss, acc = guarded(evaluate, "evaluation", model, step_fn, ds, device)
         monitor.log(f"{split}_loss", loss, step=step)
         if acc is not None:
             monitor.log(f"{split}_acc", acc, step=step)

@@ -96,6 +96,50 @@ def warning_notes(caught: list[warnings.WarningMessage], limit: int = 5) -> list
     return list(notes.values())[:limit]
 
 
+@dataclass
+class Budget:
+    """The probe's wall-clock budget: `probe.budget_s` from the start of the probe."""
+
+    seconds: float
+    start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def end(self) -> float:
+        return self.start + self.seconds
+
+    def left(self) -> float:
+        return self.end - time.perf_counter()
+
+    def deadline(self, share: float = 1.0) -> float:
+        """A deadline `share` of the time left from now."""
+        return time.perf_counter() + share * max(self.left(), 0.0)
+
+
+@dataclass
+class ProbeState:
+    """What the phases hand each other: each phase reads what earlier ones set."""
+
+    spec: Spec
+    spec_path: str | None
+    budget: Budget
+    progress: Progress
+    device: Any = None
+    recorder: MetricsRecorder = field(default_factory=MetricsRecorder)
+    facts: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    bundle: Any = None
+    model: Any = None
+    initial_model: Any = None
+    loss_fn: Any = None
+    step: Any = None  # nnlearn.probe.step.Step: the user's train_step or the builtin one
+    optimizer: Any = None
+    scheduler: Any = None
+    fatal: dict[str, str] | None = None
+    wanted: list[str] = field(default_factory=list)
+    experiments: dict[str, Any] = field(default_factory=dict)
+    seconds_per_step: float = 0.0
+
+
 def _run_probe(
     spec: Spec,
     spec_path: str | None = None,
@@ -103,181 +147,251 @@ def _run_probe(
     out_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> ProbeResult:
-    from nnlearn.audit import audit_data
-    from nnlearn.audit.setup import check_setup, skip_training
-    from nnlearn.audit.updates import parameter_updates
+    from nnlearn.probe.setup import resolve_device
+
+    state = ProbeState(spec, spec_path, Budget(spec.probe.budget_s), progress or Progress())
+    state.device = resolve_device(spec.device)
+    load_phase(state)
+    audit_phase(state)
+    build_phase(state)
+    init_check_phase(state)
+    main_run_phase(state)
+    experiments_phase(state)
+    measurements, outcomes = rules_phase(state)
+    probe = verdict_phase(state, measurements, outcomes)
+    if out_dir is not None:
+        write_phase(probe, out_dir)
+    return probe
+
+
+def load_phase(state: ProbeState) -> None:
     from nnlearn.data import build_data
+    from nnlearn.probe.setup import seed_everything
+
+    state.progress.phase("loading data")
+    seed_everything(state.spec.seed)
+    state.bundle = build_data(state.spec, state.spec_path)
+    state.notes += state.bundle.notes
+
+
+def audit_phase(state: ProbeState) -> None:
+    from nnlearn.audit import audit_data
+
+    state.facts["data"] = audit_data(state.bundle, seed=state.spec.seed)
+
+
+def build_phase(state: ProbeState) -> None:
+    """Model, loss, step, the setup check (issue 4: one forward pass checks model, loss and
+    data together before anything trains; a fatal setup skips training), optimizer."""
+    import torch
+
+    from nnlearn.audit.setup import check_setup, output_probabilities
     from nnlearn.models import build_model
-    from nnlearn.monitor import Monitor
-    from nnlearn.probe.experiments import ExperimentContext, available, run_experiment
-    from nnlearn.probe.loop import train
-    from nnlearn.probe.setup import build_loss, build_optimizer, resolve_device, seed_everything
-    from nnlearn.rules import evaluate_rules
-    from nnlearn.verdict import diagnose
+    from nnlearn.probe.setup import build_loss, build_optimizer, build_scheduler, seed_everything
+    from nnlearn.probe.step import build_step
 
-    progress = progress or Progress()
-    start = time.perf_counter()
-    budget_end = start + spec.probe.budget_s
-    device = resolve_device(spec.device)
+    spec, file = state.spec, state.spec_path
+    state.progress.phase("building model")
     seed_everything(spec.seed)
-    recorder = MetricsRecorder()
-    facts: dict[str, Any] = {}
-    notes: list[str] = []
-
-    progress.phase("loading data")
-    bundle = build_data(spec, spec_path)
-    notes += bundle.notes
-    facts["data"] = audit_data(bundle, seed=spec.seed)
-
-    progress.phase("building model")
-    seed_everything(spec.seed)
-    model = build_model(spec, bundle, spec_path).to(device)
+    state.model = model = build_model(spec, state.bundle, file).to(state.device)
     n_parameters = sum(p.numel() for p in model.parameters())
-    if device.type == "cpu" and n_parameters < SMALL_MODEL_PARAMETERS:
-        import torch
-
+    if state.device.type == "cpu" and n_parameters < SMALL_MODEL_PARAMETERS:
         torch.set_num_threads(1)
-    initial_model = copy.deepcopy(model)
-    loss_fn = build_loss(spec, bundle.task, spec_path)
-    # issue 4: one forward pass checks model, loss and data together before anything trains; a
-    # fatal setup (labels beyond the outputs, a loss that cannot run, nothing trainable) skips training
-    facts["setup"] = check_setup(model, loss_fn, bundle, device, facts["data"], seed=spec.seed)
-    fatal = facts["setup"].get("fatal")
-    optimizer = None if fatal else build_optimizer(spec, model, spec_path)
-    facts["model"] = {
+    state.initial_model = copy.deepcopy(model)
+    state.loss_fn = build_loss(spec, state.bundle.task, file)
+    state.step = build_step(spec, state.loss_fn, file)
+    setup = check_setup(
+        model, state.loss_fn, state.bundle, state.device, state.facts["data"], spec.seed, state.step
+    )
+    state.facts["setup"] = setup
+    state.step.probabilities = output_probabilities(setup)
+    state.fatal = setup.get("fatal")
+    if not state.fatal:
+        state.optimizer = build_optimizer(spec, model, file)
+        state.scheduler = build_scheduler(spec, state.optimizer, file)
+    loss_name = state.loss_fn.name
+    if state.step.user_step is not None:
+        loss_name = f"train_step {state.step.name}"
+    elif state.step.used_model_loss:
+        loss_name = f"the model's own loss ({type(model).__name__}.loss)"
+    state.facts["model"] = {
         "class": type(model).__name__,
         "n_parameters": n_parameters,
-        "n_trainable": facts["setup"]["n_trainable"],
-        "loss": loss_fn.name,
-        "optimizer": type(optimizer).__name__ if optimizer is not None else "not built",
+        "n_trainable": setup["n_trainable"],
+        "loss": loss_name,
+        "optimizer": type(state.optimizer).__name__ if state.optimizer is not None else "not built",
     }
+    state.wanted = list(dict.fromkeys(spec.probe.experiments))
+    if state.fatal:  # issue 4: no init check, main run or experiments; the rules report it
+        state.notes.append(f"training skipped: {state.fatal['message']}")
+        state.wanted = []
 
-    wanted = list(dict.fromkeys(spec.probe.experiments))
-    if fatal:  # issue 4: no init check, main run or experiments; the rules report the setup
-        notes.append(f"training skipped: {fatal['message']}")
-        wanted, train = [], skip_training
-    have = set(available())
-    experiments: dict[str, Any] = {}
 
-    def context(deadline: float) -> ExperimentContext:
-        return ExperimentContext(
-            spec=spec,
-            file=spec_path,
-            bundle=bundle,
-            initial_model=initial_model,
-            loss_fn=loss_fn,
-            device=device,
-            recorder=recorder,
-            facts=facts,
-            deadline=deadline,
-            seed=spec.seed,
-            on_step=progress.advance,
-        )
+def init_check_phase(state: ProbeState) -> None:
+    if "init_check" in state.wanted:
+        run_one_experiment(state, "init_check")
+        state.facts["init"] = state.experiments["init_check"]
 
-    def experiment(name: str, deadline: float) -> None:
-        if name not in have:
-            notes.append(f"experiment {name} is not available in this version; skipped")
-            return
-        ctx = context(deadline)
-        skip = budget_skip(name, ctx, seconds_per_step, spec.probe.budget_s)
-        if skip:
-            notes.append(skip)
-            experiments[name] = {"skipped": "budget"}
-            return
-        progress.phase(name, total=planned_steps(name, ctx) or None)
-        began = time.perf_counter()
-        try:
-            experiments[name] = run_experiment(name, ctx)
-            experiments[name]["duration_s"] = round(time.perf_counter() - began, 3)
-        except UserCodeError as exc:  # the main run went through: report, do not abort
-            notes.append(f"experiment {name} skipped: {exc}")
-            experiments[name] = {"skipped": str(exc)}
-            return
-        if "skipped" in experiments[name]:
-            notes.append(f"experiment {name} skipped: {experiments[name]['skipped']}")
-        elif experiments[name].get("stopped") == "budget":
-            notes.append(
-                f"experiment {name} cut short by the {spec.probe.budget_s:g}s budget after "
-                f"{experiments[name].get('steps')} of {planned_steps(name, ctx)} steps"
-            )
 
-    seconds_per_step = 0.0
-    if "init_check" in wanted:
-        experiment("init_check", budget_end)
-        facts["init"] = experiments["init_check"]
-    later = [n for n in wanted if n != "init_check"]
+def main_run_phase(state: ProbeState) -> None:
+    """`probe.steps` optimizer steps of the step under the Monitor; MAIN_RUN_SHARE of the time
+    left when experiments follow."""
+    from nnlearn.audit.setup import skip_training
+    from nnlearn.audit.updates import parameter_updates
+    from nnlearn.monitor import Monitor
+    from nnlearn.probe.loop import current_lr, train
+    from nnlearn.probe.setup import seed_everything
 
-    progress.phase("main run", total=spec.probe.steps)
+    spec = state.spec
+    state.progress.phase("main run", total=spec.probe.steps)
     seed_everything(spec.seed)
-    share = MAIN_RUN_SHARE if later else 1.0
-    main_deadline = time.perf_counter() + share * max(budget_end - time.perf_counter(), 0.0)
-    monitor = Monitor(model, optimizer, recorder=recorder, facts=facts, run="main")
+    later = [n for n in state.wanted if n != "init_check"]
+    deadline = state.budget.deadline(MAIN_RUN_SHARE if later else 1.0)
+    monitor = Monitor(
+        state.model, state.optimizer, recorder=state.recorder, facts=state.facts, run="main"
+    )
+    run = skip_training if state.fatal else train
     with monitor:
-        result = train(
-            model,
-            loss_fn,
-            optimizer,
-            bundle,
+        result = run(
+            state.model,
+            state.step,
+            state.optimizer,
+            state.bundle,
             monitor,
             steps=spec.probe.steps,
             batch_size=spec.data.batch_size,
             eval_every=spec.probe.eval_every,
-            device=device,
+            device=state.device,
             seed=spec.seed,
-            deadline=main_deadline,
+            deadline=deadline,
             grad_clip=spec.optimizer.grad_clip,
-            on_step=progress.advance,
+            on_step=state.progress.advance,
+            scheduler=state.scheduler,
         )
-    facts["run"] = {
+    state.facts["run"] = {
         "steps_planned": spec.probe.steps,
         "steps_done": result.steps_done,
         "stopped": result.stopped,
         "nonfinite_step": result.nonfinite_step,
         "duration_s": round(result.duration_s, 3),
         "batch_size": spec.data.batch_size,
-        # the rate the optimizer actually has, whatever set it (spec, user code, a scheduler)
-        "lr": optimizer.param_groups[0].get("lr") if optimizer is not None else None,
+        # the rate the optimizer actually ran at, whatever set it (spec, user code, a
+        # scheduler: its peak), read from the optimizer, never from the spec
+        "lr": result.lr_peak if result.lr_peak is not None else current_lr(state.optimizer),
+        "lr_final": current_lr(state.optimizer),
     }
     if result.steps_done:  # issue 4: parameters the optimizer never moved
-        facts["setup"]["updates"] = parameter_updates(initial_model, model, optimizer)
-    seconds_per_step = result.duration_s / max(result.steps_done, 1)
+        state.facts["setup"]["updates"] = parameter_updates(
+            state.initial_model, state.model, state.optimizer
+        )
+    state.seconds_per_step = result.duration_s / max(result.steps_done, 1)
     if result.stopped == "budget":
-        notes.append(
+        state.notes.append(
             f"main run stopped by the {spec.probe.budget_s:g}s budget after "
             f"{result.steps_done} of {spec.probe.steps} steps"
         )
 
-    # cheapest first, so that a short budget loses the expensive experiments, not all of them
-    for name in sorted(later, key=lambda n: experiment_cost(n)):
-        experiment(name, budget_end)
-    facts["experiments"] = experiments = {n: experiments[n] for n in wanted if n in experiments}
 
-    progress.phase("rules")
-    measurements = Measurements(recorder.frame(), facts)
-    outcomes = evaluate_rules(measurements, spec.probe.rules.disable, spec.probe.rules.thresholds)
-    notes += [
+def experiments_phase(state: ProbeState) -> None:
+    # cheapest first, so that a short budget loses the expensive experiments, not all of them
+    later = [n for n in state.wanted if n != "init_check"]
+    for name in sorted(later, key=experiment_cost):
+        run_one_experiment(state, name)
+    state.experiments = {n: state.experiments[n] for n in state.wanted if n in state.experiments}
+    state.facts["experiments"] = state.experiments
+
+
+def experiment_context(state: ProbeState, deadline: float):
+    from nnlearn.probe.experiments import ExperimentContext
+
+    return ExperimentContext(
+        spec=state.spec,
+        file=state.spec_path,
+        bundle=state.bundle,
+        initial_model=state.initial_model,
+        loss_fn=state.loss_fn,
+        device=state.device,
+        recorder=state.recorder,
+        facts=state.facts,
+        deadline=deadline,
+        seed=state.spec.seed,
+        on_step=state.progress.advance,
+        step_fn=state.step,
+    )
+
+
+def run_one_experiment(state: ProbeState, name: str) -> None:
+    """One experiment within what is left of the budget; the user's code failing in it is a
+    note (the main run went through), not an abort."""
+    from nnlearn.probe.experiments import available, run_experiment
+
+    spec, notes, results = state.spec, state.notes, state.experiments
+    if name not in available():
+        notes.append(f"experiment {name} is not available in this version; skipped")
+        return
+    ctx = experiment_context(state, state.budget.end)
+    skip = budget_skip(name, ctx, state.seconds_per_step, spec.probe.budget_s)
+    if skip:
+        notes.append(skip)
+        results[name] = {"skipped": "budget"}
+        return
+    state.progress.phase(name, total=planned_steps(name, ctx) or None)
+    began = time.perf_counter()
+    try:
+        results[name] = run_experiment(name, ctx)
+        results[name]["duration_s"] = round(time.perf_counter() - began, 3)
+    except UserCodeError as exc:
+        notes.append(f"experiment {name} skipped: {exc}")
+        results[name] = {"skipped": str(exc)}
+        return
+    if "skipped" in results[name]:
+        notes.append(f"experiment {name} skipped: {results[name]['skipped']}")
+    elif results[name].get("stopped") == "budget":
+        notes.append(
+            f"experiment {name} cut short by the {spec.probe.budget_s:g}s budget after "
+            f"{results[name].get('steps')} of {planned_steps(name, ctx)} steps"
+        )
+
+
+def rules_phase(state: ProbeState) -> tuple[Measurements, list[RuleOutcome]]:
+    from nnlearn.rules import evaluate_rules
+
+    state.progress.phase("rules")
+    measurements = Measurements(state.recorder.frame(), state.facts)
+    rules = state.spec.probe.rules
+    outcomes = evaluate_rules(measurements, rules.disable, rules.thresholds)
+    state.notes += [
         f"rule {o.code} could not run ({o.reason}): please report it"
         for o in outcomes
         if o.status == "error"
     ]
+    return measurements, outcomes
+
+
+def verdict_phase(
+    state: ProbeState, measurements: Measurements, outcomes: list[RuleOutcome]
+) -> ProbeResult:
+    from nnlearn.verdict import diagnose
+
     verdict, findings = diagnose(outcomes, measurements)
-    probe = ProbeResult(
-        spec=spec,
-        spec_path=spec_path,
-        device=str(device),
-        duration_s=time.perf_counter() - start,
+    return ProbeResult(
+        spec=state.spec,
+        spec_path=state.spec_path,
+        device=str(state.device),
+        duration_s=time.perf_counter() - state.budget.start,
         measurements=measurements,
         outcomes=outcomes,
         findings=findings,
         verdict=verdict,
-        experiments=experiments,
-        notes=notes,
+        experiments=state.experiments,
+        notes=state.notes,
     )
-    if out_dir is not None:
-        from nnlearn.report.artifacts import write_run_folder
 
-        write_run_folder(probe, out_dir)
-    return probe
+
+def write_phase(probe: ProbeResult, out_dir: Path) -> None:
+    from nnlearn.report.artifacts import write_run_folder
+
+    write_run_folder(probe, out_dir)
 
 
 def planned_steps(name: str, ctx) -> int:

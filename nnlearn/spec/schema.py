@@ -26,7 +26,16 @@ EXPERIMENTS = (
     "baseline",
     "warmup",
 )
-TASKS = ("auto", "classification", "binary", "regression")
+TASKS = (
+    "auto",
+    "classification",
+    "binary",
+    "regression",
+    "multilabel",
+    "language_modeling",
+    "token_classification",
+)
+SCHEDULERS = ("constant", "linear_warmup", "cosine", "step")
 
 
 class Section(BaseModel):
@@ -117,6 +126,30 @@ class OptimizerSpec(Targetable):
     grad_clip: float | None = Field(None, gt=0)
 
 
+class TrainStepSpec(Targetable):
+    """The user's own step, Lightning's `training_step` shape: `step(model, batch) -> loss` or
+    `-> (loss, outputs)`; other keys are its keyword arguments (bound before the call)."""
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> TrainStepSpec:
+        if self.factory is None:
+            raise ValueError("train_step needs a _target_ (module.path.step_function)")
+        return self
+
+
+class SchedulerSpec(Targetable):
+    """A learning-rate schedule stepped once per optimizer step: a builtin by `name`, or a
+    `_target_` called with the optimizer first (e.g. transformers'
+    get_linear_schedule_with_warmup with num_warmup_steps / num_training_steps)."""
+
+    name: Literal[SCHEDULERS] = "constant"  # type: ignore[valid-type]
+    warmup_steps: int = Field(0, ge=0)  # linear_warmup, cosine: steps of linear warmup from 0
+    total_steps: int | None = Field(None, ge=1)  # cosine: decay length (default probe.steps)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)  # cosine: final rate / initial rate
+    step_size: int = Field(100, ge=1)  # step: multiply the rate by gamma every step_size steps
+    gamma: float = Field(0.1, gt=0)
+
+
 class RulesSpec(Section):
     disable: list[str] = Field(default_factory=list)
     thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
@@ -146,6 +179,8 @@ class Spec(Section):
     model: ModelSpec
     loss: Literal[LOSSES] | LossSpec = "auto"  # type: ignore[valid-type]
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    train_step: TrainStepSpec | None = None
+    scheduler: SchedulerSpec | None = None
     probe: ProbeSpec = Field(default_factory=ProbeSpec)
 
     # the spec file's folder: relative paths and `_target_` modules resolve against it
@@ -155,7 +190,7 @@ class Spec(Section):
         """The resolved spec as the YAML mapping that loads back to it (`_target_` sections
         with their keyword arguments inline again)."""
         data = self.model_dump(by_alias=True, mode="json")
-        for key in ("data", "model", "loss", "optimizer"):
+        for key in ("data", "model", "loss", "optimizer", "train_step", "scheduler"):
             section = data.get(key)
             if not isinstance(section, dict):
                 continue

@@ -20,7 +20,8 @@ from torch import nn
 
 from nnlearn.data.bundle import DataBundle
 from nnlearn.measurements import MetricsRecorder
-from nnlearn.probe.setup import LossFn, build_optimizer
+from nnlearn.probe.setup import LossFn, build_optimizer, build_scheduler
+from nnlearn.probe.step import Step
 from nnlearn.spec.schema import Spec
 
 
@@ -38,6 +39,17 @@ class ExperimentContext:
     seed: int
     on_step: Callable[[int], None] | None = None
     notes: list[str] = field(default_factory=list)
+    # the step the main run used (the user's train_step, or the builtin one as the setup
+    # check configured it); None: the builtin step over `loss_fn`
+    step_fn: Step | None = None
+
+    @property
+    def step(self) -> Step:
+        return self.step_fn if self.step_fn is not None else Step(self.loss_fn)
+
+    def scheduler(self, optimizer: torch.optim.Optimizer):
+        """A fresh copy of the spec's schedule on `optimizer`, or None."""
+        return build_scheduler(self.spec, optimizer, self.file)
 
     def fresh_model(self) -> nn.Module:
         return copy.deepcopy(self.initial_model).to(self.device)

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset
 
-from nnlearn.data.bundle import sample, tensors_of
-from nnlearn.probe.loop import guarded
+from nnlearn.data.batch import Batch, batch_size, from_batch, sample_batch, slice_batch, to_device
+from nnlearn.data.batch import whole as whole_batch
+from nnlearn.probe.loop import forward_backward, guarded
 
 # an experiment copies at most this many training rows into memory (labels permuted, subsets)
 MAX_ROWS = 200_000
@@ -37,33 +38,39 @@ def train_steps(
     ctx,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    batches: Iterator[Batch],
     steps: int,
     run: str,
     *,
     before_step: Callable[[int], None] | None = None,
     stop: Callable[[float], str | None] | None = None,
     progress_offset: int = 0,
+    scheduled: bool = True,
 ) -> Curve:
-    """Up to `steps` optimizer steps, the loss of each recorded as `run/train_loss`.
-    `before_step(step)` may change the optimizer (the lr sweep does); `stop(loss)` returns a
-    reason to end early (the overfit test has its answer, the sweep diverged) or None.
+    """Up to `steps` optimizer steps of the probe's step (`ctx.step`: the user's train_step
+    or the builtin one), the loss of each recorded as `run/train_loss`; the spec's scheduler,
+    a fresh one, steps after each unless `scheduled` is False (the lr sweep sets the rate
+    itself). `before_step(step)` may change the optimizer; `stop(loss)` returns a reason to
+    end early (the overfit test has its answer, the sweep diverged) or None.
     `progress_offset` continues the progress bar of an experiment made of several runs."""
     curve = Curve()
     model.train()
     grad_clip = ctx.spec.optimizer.grad_clip
+    step_fn = ctx.step
+    scheduler = ctx.scheduler(optimizer) if scheduled else None
     for step in range(steps):
         if time.perf_counter() > ctx.deadline:
             curve.stopped = "budget"
             break
-        x, y = next(batches)
-        x, y = x.to(ctx.device), y.to(ctx.device)
+        batch = to_device(next(batches), ctx.device)
         if before_step:
             before_step(step)
-        loss = guarded(_forward_backward, f"{run} step", model, ctx.loss_fn, optimizer, x, y)
+        loss = guarded(forward_backward, f"{run} step", model, step_fn, optimizer, batch)
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         guarded(optimizer.step, f"{run} optimizer.step")
+        if scheduler is not None:
+            guarded(scheduler.step, f"{run} scheduler.step")
         value = float(loss.detach().item())
         ctx.recorder.add(run, step, "train_loss", value)
         curve.losses.append(value)
@@ -79,28 +86,22 @@ def train_steps(
     return curve
 
 
-def _forward_backward(model, loss_fn, optimizer, x, y) -> torch.Tensor:
-    optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model(x), y)
-    loss.backward()
-    return loss
+def train_batch(ds: Dataset, seed: int) -> Batch:
+    """The training split as one batch: the in-memory tensors themselves (never modified),
+    else a seeded sample of at most MAX_ROWS rows."""
+    full = whole_batch(ds)
+    if full is not None and batch_size(full) <= MAX_ROWS:
+        return full
+    return sample_batch(ds, MAX_ROWS, seed=seed)
 
 
-def train_tensors(ds: Dataset, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training split as (X, y) tensors: the tensors themselves when the dataset holds
-    them (never modified), else a seeded sample of at most MAX_ROWS rows."""
-    pair = tensors_of(ds)
-    if pair is not None and len(pair[0]) <= MAX_ROWS:
-        return pair
-    return sample(ds, MAX_ROWS, seed=seed)
-
-
-def subset(ds: Dataset, fraction: float, seed: int) -> TensorDataset:
+def subset(ds: Dataset, fraction: float, seed: int) -> Dataset:
     """A seeded random `fraction` of the training split, as a new dataset."""
-    x, y = train_tensors(ds, seed)
-    n = max(1, round(len(x) * fraction))
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
-    return TensorDataset(x[idx], y[idx])
+    full = train_batch(ds, seed)
+    total = batch_size(full)
+    n = max(1, round(total * fraction))
+    idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+    return from_batch(slice_batch(full, idx, total))
 
 
 def finite_mean(values: list[float]) -> float:

@@ -56,11 +56,9 @@ def run(ctx) -> dict[str, Any]:
                 "points": points,
             }
         val_loss, val_acc = guarded(
-            evaluate, f"{name} evaluation", model, ctx.loss_fn, ctx.bundle.val, ctx.device
+            evaluate, f"{name} evaluation", model, ctx.step, ctx.bundle.val, ctx.device
         )
-        train_loss, _ = guarded(
-            evaluate, f"{name} evaluation", model, ctx.loss_fn, data, ctx.device
-        )
+        train_loss, _ = guarded(evaluate, f"{name} evaluation", model, ctx.step, data, ctx.device)
         points.append(
             {
                 "fraction": fraction,

@@ -74,7 +74,15 @@ def run(ctx) -> dict[str, Any]:
 
     stream = infinite_batches(ctx.bundle.train, ctx.spec.data.batch_size, seed=ctx.seed)
     curve = train_steps(
-        ctx, model, optimizer, stream, NUM_ITER, "lr_range", before_step=set_lr, stop=diverged
+        ctx,
+        model,
+        optimizer,
+        stream,
+        NUM_ITER,
+        "lr_range",
+        before_step=set_lr,
+        stop=diverged,
+        scheduled=False,  # the sweep sets the rate itself
     )
     # a non-finite loss is recorded but never smoothed: the sweep ends at the last finite point
     n = min(len(smoothed), len(curve.losses))

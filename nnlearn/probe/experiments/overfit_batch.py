@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 
-from nnlearn.data.bundle import sample
+from nnlearn.data.batch import batch_size, sample_batch, to_device
 from nnlearn.probe.experiments._training import train_steps
 from nnlearn.probe.experiments.init_check import chance_loss
-from nnlearn.probe.loop import accuracy_hits, guarded
+from nnlearn.probe.loop import guarded
 
 # Karpathy: "as little as two" examples; 16 keeps every class of a 10-class problem likely in
 # the batch while a working model still memorises it in well under MAX_STEPS steps
@@ -41,19 +41,22 @@ def planned_steps(ctx) -> int:
 def run(ctx) -> dict[str, Any]:
     model = ctx.fresh_model()
     optimizer = ctx.optimizer(model)
-    x, y = sample(ctx.bundle.train, BATCH, seed=ctx.seed)
-    x, y = x.to(ctx.device), y.to(ctx.device)
-    reference = chance_loss(ctx.loss_fn, y)
+    step = ctx.step
+    batch = to_device(sample_batch(ctx.bundle.train, BATCH, seed=ctx.seed), ctx.device)
     with torch.no_grad():
         model.eval()
-        initial = float(guarded(ctx.loss_fn, "overfit_batch loss", model(x), y))
+        out = guarded(step, "overfit_batch loss", model, batch)
+        initial = float(out.loss)
+    reference = (
+        chance_loss(ctx.loss_fn, out.target, step.ignore_index) if out.target is not None else None
+    )
     if reference is None or reference <= 0:
         reference = initial  # a loss without a known chance level: judge against the start
     curve = train_steps(
         ctx,
         model,
         optimizer,
-        itertools.repeat((x, y)),
+        itertools.repeat(batch),
         MAX_STEPS,
         "overfit_batch",
         stop=lambda loss: "target" if loss < STOP_FRACTION * reference else None,
@@ -61,13 +64,13 @@ def run(ctx) -> dict[str, Any]:
     # judged in eval mode: what the weights learnt, without dropout's noise
     with torch.no_grad():
         model.eval()
-        out = model(x)
-        final = float(ctx.loss_fn(out, y))
-        hits = accuracy_hits(out, ctx.loss_fn.targets(y), ctx.loss_fn)
+        out = guarded(step, "overfit_batch loss", model, batch)
+        final = float(out.loss)
+        hits = step.hits(out)
     seen = [v for v in (final, *curve.losses) if math.isfinite(v)]
     best = min(seen) if seen else math.nan
     return {
-        "batch_size": len(x),
+        "batch_size": batch_size(batch),
         "steps": curve.steps,
         "stopped": curve.stopped,
         "lr": optimizer.param_groups[0]["lr"],
@@ -76,5 +79,5 @@ def run(ctx) -> dict[str, Any]:
         "best_loss": best,
         "reference_loss": reference,
         "final_ratio": final / reference if reference > 0 else None,
-        "accuracy": hits / len(x) if hits is not None else None,
+        "accuracy": hits[0] / hits[1] if hits is not None and hits[1] else None,
     }

@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import TensorDataset
 
+from nnlearn.data.batch import batch_size, from_batch, inputs_and_target, with_target
 from nnlearn.data.bundle import infinite_batches
-from nnlearn.probe.experiments._training import tail_mean, train_steps, train_tensors
+from nnlearn.probe.experiments._training import tail_mean, train_batch, train_steps
 from nnlearn.probe.loop import evaluate, guarded
 
 
@@ -28,16 +28,20 @@ def planned_steps(ctx) -> int:
 
 
 def run(ctx) -> dict[str, Any]:
-    x, y = train_tensors(ctx.bundle.train, ctx.seed)
-    permutation = torch.randperm(len(y), generator=torch.Generator().manual_seed(ctx.seed + 1))
-    shuffled = TensorDataset(x, y[permutation])
+    full = train_batch(ctx.bundle.train, ctx.seed)
+    _, y = inputs_and_target(full)
+    if y is None:
+        return {"skipped": "the samples carry no labels to permute (targets come from inputs)"}
+    n = batch_size(full)
+    permutation = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed + 1))
+    shuffled = from_batch(with_target(full, y[permutation]))
     model = ctx.fresh_model()
     optimizer = ctx.optimizer(model)
     stream = infinite_batches(shuffled, ctx.spec.data.batch_size, seed=ctx.seed)
     curve = train_steps(ctx, model, optimizer, stream, planned_steps(ctx), "shuffled_labels")
     # how well it memorised the permuted labels it trained on
     loss, acc = guarded(
-        evaluate, "shuffled_labels evaluation", model, ctx.loss_fn, shuffled, ctx.device
+        evaluate, "shuffled_labels evaluation", model, ctx.step, shuffled, ctx.device
     )
     return {
         "steps": curve.steps,
