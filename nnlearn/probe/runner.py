@@ -248,7 +248,12 @@ def main_run_phase(state: ProbeState) -> None:
     later = [n for n in state.wanted if n != "init_check"]
     deadline = state.budget.deadline(MAIN_RUN_SHARE if later else 1.0)
     monitor = Monitor(
-        state.model, state.optimizer, recorder=state.recorder, facts=state.facts, run="main"
+        state.model,
+        state.optimizer,
+        recorder=state.recorder,
+        facts=state.facts,
+        run="main",
+        planned_steps=state.spec.probe.steps,
     )
     run = skip_training if state.fatal else train
     with monitor:

@@ -23,9 +23,8 @@ __all__ = [
 
 
 def default_instruments() -> list[Instrument]:
-    """Cheapest first. Gradients, updates and activations on the first three steps, then on
-    every 200th (`bench/overhead.py` measures the total against a bare loop, target 1.03x: a
-    sampled step of a tiny MLP costs ~0.5 ms of Python and kernel launches, so sampling is
-    sparse); weight symmetry on the first step only. `LayerGradNorm` also logs the global
-    `grad_norm`, so `GlobalGradNorm` is not needed beside it."""
+    """Cheapest first. Gradients, updates and activations per layer on the monitor's sampled
+    steps (the first three, ~24 spread over the run, and densely after a jump of the
+    every-step gradient norm: `monitor.schedule.Sampler`); weight symmetry on the first step
+    only. The global `grad_norm` and `train_loss` are the monitor's own, every step."""
     return [LayerGradNorm(), UpdateRatio(), ActivationStats(), WeightSymmetry()]

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from nnlearn.monitor.instruments.base import Instrument, layers_with_parameters
-from nnlearn.monitor.schedule import Schedule
 
 # A unit is dead when it is non-zero on fewer than 1% of the batch's samples (SageMaker
 # Debugger's `threshold_inactivity` of 1%).
@@ -32,7 +31,6 @@ class ActivationStats(Instrument):
     """
 
     name = "activations"
-    default_schedule = Schedule(every=200, first=3)
 
     def attach(self, monitor) -> None:
         super().attach(monitor)

@@ -1,6 +1,6 @@
 """An instrument measures one kind of quantity on the steps its schedule picks.
 
-The monitor calls, on a scheduled step only: `on_step_begin` before the forward pass (turn
+The monitor calls, on a sampled step only: `on_step_begin` before the forward pass (turn
 forward hooks on), `on_backward` once gradients exist and before the optimizer steps, and
 `on_update` after the optimizer stepped. Values leave torch (`.item()`, `.tolist()`) before
 they reach `monitor.log`.
@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 
 
 class Instrument:
+    """`schedule` None (the default) follows the monitor's `Sampler`; a `Schedule` of its own
+    replaces it."""
+
     name: str = ""
-    default_schedule = Schedule()
+    default_schedule: Schedule | None = None
 
     def __init__(self, schedule: Schedule | None = None):
         self.schedule = schedule or self.default_schedule

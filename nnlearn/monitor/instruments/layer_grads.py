@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from nnlearn.monitor.instruments.base import Instrument, LayerParameters
-from nnlearn.monitor.schedule import Schedule
 
 
 class LayerGradNorm(Instrument):
-    """The L2 norm of each layer's parameter gradients, `layer_grad_norm` per layer, and of all
-    of them together, `grad_norm` (what `clip_grad_norm_` reports).
+    """The L2 norm of each layer's parameter gradients, `layer_grad_norm` per layer (the global
+    `grad_norm` is the monitor's own, every step).
 
     Read from `.grad` after backward, never through backward hooks, so it works on any model,
     in-place ReLU included. Under run "init" it is the gradient norm at initialisation. One
@@ -14,7 +13,6 @@ class LayerGradNorm(Instrument):
     """
 
     name = "layer_grad_norm"
-    default_schedule = Schedule(every=200, first=3)
 
     def attach(self, monitor) -> None:
         super().attach(monitor)
@@ -24,9 +22,7 @@ class LayerGradNorm(Instrument):
         grads = [p.grad for p in self.layers.params]
         squares = self.layers.squared_norms(grads)
         if squares is None:
-            self.monitor.log("grad_norm", 0.0)
             return
         values = squares.tolist()
-        self.monitor.log("grad_norm", sum(values) ** 0.5)
         for name, norm in self.layers.by_layer(grads, values).items():
             self.monitor.log(self.name, norm, layer=name)

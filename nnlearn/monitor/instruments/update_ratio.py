@@ -3,7 +3,6 @@ from __future__ import annotations
 import torch
 
 from nnlearn.monitor.instruments.base import Instrument, LayerParameters
-from nnlearn.monitor.schedule import Schedule
 
 
 class UpdateRatio(Instrument):
@@ -17,7 +16,6 @@ class UpdateRatio(Instrument):
     """
 
     name = "update_ratio"
-    default_schedule = Schedule(every=200, first=3)
 
     def attach(self, monitor) -> None:
         super().attach(monitor)
