@@ -139,9 +139,11 @@ class DictSequences(Dataset):
         }
 
 
-def hf_reviews(n: int = 1600, vocab: int = 40, length: int = 16, seed: int = 0, **kw):
+def hf_reviews(
+    n: int = 1600, vocab: int = 40, length: int = 16, label_noise: float = 0.0, seed: int = 0
+):
     """`marker_reviews` as dict samples for a Hugging Face sequence classifier."""
-    train, val = marker_reviews(n=n, vocab=vocab, length=length, seed=seed, **kw)
+    train, val = marker_reviews(n=n, vocab=vocab, length=length, label_noise=label_noise, seed=seed)
 
     def wrap(ds: TensorDataset) -> DictSequences:
         ids, label = ds.tensors
@@ -150,10 +152,25 @@ def hf_reviews(n: int = 1600, vocab: int = 40, length: int = 16, seed: int = 0, 
     return wrap(train), wrap(val)
 
 
-def hf_corpus(n: int = 1200, length: int = 33, vocab: int = 32, seed: int = 0, **kw):
+def hf_corpus(
+    n: int = 1200,
+    length: int = 33,
+    vocab: int = 32,
+    pad_share: float = 0.0,
+    ignore_pad: bool = True,
+    seed: int = 0,
+):
     """`markov_corpus` as dict samples for a Hugging Face causal LM, whose own loss shifts the
     labels: labels = input_ids (the HF convention), -100 on padding."""
-    train, val = markov_corpus(n=n, length=length, vocab=vocab, seed=seed, shift=False, **kw)
+    train, val = markov_corpus(
+        n=n,
+        length=length,
+        vocab=vocab,
+        shift=False,
+        pad_share=pad_share,
+        ignore_pad=ignore_pad,
+        seed=seed,
+    )
 
     def wrap(ds: TensorDataset) -> DictSequences:
         ids, labels = ds.tensors

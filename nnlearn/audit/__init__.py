@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from nnlearn.audit.duplicates import conflicts, overlap
-from nnlearn.audit.rows import audit_rows
+from nnlearn.audit.rows import audit_rows, audit_view
 from nnlearn.audit.scale import input_scale, target_scale
 from nnlearn.audit.tokens import id_range, is_ids, token_facts
 from nnlearn.audit.values import class_counts, labels, nonfinite, position_names
@@ -39,7 +39,7 @@ OVERLAP_ROWS = 200_000
 
 
 def audit_data(bundle: DataBundle, seed: int = 0) -> dict[str, Any]:
-    x_train, y_train, train_whole = audit_rows(bundle.train, OVERLAP_ROWS, seed, bundle.task)
+    x_train, y_train, mask, train_whole = audit_view(bundle.train, OVERLAP_ROWS, seed, bundle.task)
     x_val, y_val, val_whole = audit_rows(bundle.val, AUDIT_ROWS, seed, bundle.task)
     xs, ys = _head(x_train, y_train, AUDIT_ROWS, seed)
     names = position_names(x_train, bundle.feature_names)
@@ -65,7 +65,8 @@ def audit_data(bundle: DataBundle, seed: int = 0) -> dict[str, Any]:
         "inputs": {"layout": "ids", "n": len(names)} if is_ids(xs) else input_scale(xs, names),
         "labels": labels(y_train, y_val),
     }
-    facts.update(token_facts(xs, ys, ignore_index=IGNORE_INDEX))
+    ms = mask[: len(xs)] if mask is not None and len(xs) == len(x_train) else None
+    facts.update(token_facts(xs, ys, ignore_index=IGNORE_INDEX, mask=ms))
     if is_ids(x_train) and is_ids(x_val):  # the embedding check needs every id, not a sample
         facts["ids"] = id_range(torch.cat([x_train.reshape(-1), x_val.reshape(-1)]))
     if bundle.task == "regression":

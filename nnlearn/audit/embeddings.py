@@ -56,8 +56,12 @@ def check_embeddings(model: nn.Module, call) -> dict[str, Any] | None:
                 return None
             ids = args[0]
             lo, hi = int(ids.min()), int(ids.max())
-            info = {"layer": name, "num_embeddings": module.num_embeddings, "max_id": hi,
-                    "min_id": lo}
+            info = {
+                "layer": name,
+                "num_embeddings": module.num_embeddings,
+                "max_id": hi,
+                "min_id": lo,
+            }
             seen[name] = info
             if lo < 0 or hi >= module.num_embeddings:
                 raise _OutOfRange(info)
@@ -84,3 +88,47 @@ def check_embeddings(model: nn.Module, call) -> dict[str, Any] | None:
         model.train(was_training)
     out["seen"] = list(seen.values())
     return out
+
+
+def embedding_check(model: nn.Module, bundle, device: torch.device, seed: int = 0):
+    """`check_embeddings` on the training rows holding the largest and the smallest ids (of a
+    sample of at most 4096 rows, the whole dataset when in memory); None without embeddings
+    or without integer inputs."""
+    from nnlearn.data.batch import (
+        call_model,
+        inputs_and_target,
+        sample_batch,
+        slice_batch,
+        to_device,
+        view_of,
+    )
+
+    if not embeddings(model):
+        return None
+    n = len(bundle.train)
+    batch = sample_batch(bundle.train, max(4096, n if n <= 200_000 else 4096), seed)
+    x = view_of(batch).inputs
+    if x.is_floating_point() or x.dim() == 0 or len(x) == 0:
+        return None
+    rows = slice_batch(batch, extreme_rows(x))
+    inputs, _ = inputs_and_target(to_device(rows, device))
+    return check_embeddings(model, lambda: call_model(model, inputs))
+
+
+def out_of_range_setup(model: nn.Module, emb: dict[str, Any]) -> dict[str, Any]:
+    """The setup facts when an id is out of range: the setup check's forward pass would crash,
+    so it does not run; training is skipped and rule D309 reports it."""
+    params = list(model.named_parameters())
+    bad = emb["out_of_range"]
+    return {
+        "loss_kind": None,
+        "n_parameters": sum(p.numel() for _, p in params),
+        "n_trainable": sum(p.numel() for _, p in params if p.requires_grad),
+        "frozen": [n for n, p in params if not p.requires_grad],
+        "embeddings": emb,
+        "fatal": {
+            "reason": "id_out_of_range",
+            "message": f"token id {bad['max_id'] if bad['min_id'] >= 0 else bad['min_id']} "
+            f"is outside embedding {bad['layer']} ({bad['num_embeddings']} rows)",
+        },
+    }

@@ -27,8 +27,8 @@ class B710(Rule):
     What it detects:
         Three measurements together: the overfit_batch experiment leaves the loss on one
         repeated batch of 16 samples above `max_batch_ratio` of its chance level; the main
-        run gets its training loss less than `max_gain` below chance, no further than the
-        shuffled_labels run does on permuted labels; and yet the optimisation is healthy: the
+        run gets its training loss less than `max_gain` below chance (and, when the
+        shuffled_labels experiment ran, no further than it does on permuted labels); and yet the optimisation is healthy: the
         gradient norm is finite and non-zero and the typical update moves the largest-moving
         layer by at least `min_update_ratio` of its size (the learning rate is not the
         reason).
@@ -65,12 +65,7 @@ class B710(Rule):
     name = "output-blind-to-labels"
     cause = Cause.IMPLEMENTATION_BUG
     severity = Severity.ERROR
-    requires = (
-        "facts:experiments.overfit_batch",
-        "facts:experiments.shuffled_labels",
-        "train_loss",
-        "shuffled_labels/train_loss",
-    )
+    requires = ("facts:experiments.overfit_batch", "train_loss")
     fixes = (
         "check what the head reads: the last valid time step (out[:, -1] or h_n[-1]; with "
         "padding, the state at each sequence's length), the CLS position, the pooling mask",
@@ -95,11 +90,15 @@ class B710(Rule):
         batch_ratio = float(batch["final_ratio"])
         reference = reference_loss(m)
         real = finite(m.series("train_loss"))
+        # the permuted-label run, when it ran: the real labels must do no better than it
         fake = finite(m.series("train_loss", run="shuffled_labels"))
         if batch_ratio <= self.max_batch_ratio or not reference or len(real) < self.min_steps:
             return []
-        real_gain, fake_gain = gain_below(reference, real), gain_below(reference, fake)
-        if not real_gain <= self.max_gain or not real_gain <= max(fake_gain, 0.0) + self.max_gain:
+        real_gain = gain_below(reference, real)
+        fake_gain = gain_below(reference, fake) if len(fake) else None
+        if not real_gain <= self.max_gain:
+            return []
+        if fake_gain is not None and not real_gain <= max(fake_gain, 0.0) + self.max_gain:
             return []
         grad = finite(m.series("grad_norm"))
         if not len(grad) or float(grad.median()) <= 0:
@@ -113,8 +112,10 @@ class B710(Rule):
             self.finding(
                 f"the model cannot fit one batch of {batch.get('batch_size')} samples (loss "
                 f"{batch['final_loss']:.4g} after {batch['steps']} steps, {batch_ratio:.0%} of "
-                f"chance) and learns the real labels no better than permuted ones "
-                f"({real_gain:.0%} vs {fake_gain:.0%} below chance {reference:.4g}), while its "
+                f"chance) and its training loss ends {real_gain:.0%} below chance "
+                f"({reference:.4g}"
+                + (f"; on permuted labels {fake_gain:.0%}" if fake_gain is not None else "")
+                + "), while its "
                 f"gradients ({float(grad.median()):.3g}) and updates ({update:.2g} of the "
                 "weights per step) are healthy: the output does not see what the labels "
                 "depend on",

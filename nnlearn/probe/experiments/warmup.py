@@ -35,8 +35,22 @@ STALL = 0.9
 
 
 def planned_steps(ctx) -> int:
+    """STEPS (at most the main run's), or 0 when the main run gives it nothing to test: the
+    budget then never skips an experiment that costs nothing."""
+    steps = _steps(ctx)
+    return steps if _needed(main_losses(ctx, steps)) else 0
+
+
+def _steps(ctx) -> int:
     done = int((ctx.facts.get("run") or {}).get("steps_done") or ctx.spec.probe.steps)
     return min(STEPS, done)
+
+
+def _needed(main: list[float]) -> bool:
+    if len(main) < 20:
+        return False
+    end = tail_mean(main)
+    return rise(main) >= SPIKE or not math.isfinite(end) or end > STALL * main[0]
 
 
 def main_losses(ctx, steps: int) -> list[float]:
@@ -61,15 +75,13 @@ def rise(losses: list[float]) -> float:
 
 
 def run(ctx) -> dict[str, Any]:
-    steps = planned_steps(ctx)
+    steps = _steps(ctx)
     main = main_losses(ctx, steps)
     if len(main) < 20:
         return {"skipped": "the main run made fewer than 20 steps"}
-    main_rise = rise(main)
-    main_end = tail_mean(main)
-    stalled = not math.isfinite(main_end) or main_end > STALL * main[0]
-    if not (main_rise >= SPIKE or stalled):
-        return {"skipped": "the main run's first steps neither spike nor stall"}
+    if not _needed(main):
+        return {"not_needed": "the main run's first steps neither spike nor stall", "steps": 0}
+    main_rise, main_end = rise(main), tail_mean(main)
     model = ctx.fresh_model()
     optimizer = ctx.optimizer(model)
     peaks = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
