@@ -183,7 +183,7 @@ def burst_rows(clipped: bool = False):
 def test_g403_fires_on_unclipped_bursts():
     (f,) = rule("G403").evaluate(measurements(burst_rows(), {"init": {"chance_loss": 3.47}}))
     assert f.cause == Cause.EXPLODING_GRADIENTS
-    assert f.evidence["step"] == 13 and f.evidence["n_bursts"] == 3
+    assert f.evidence["step"] == 13 and f.evidence["n_bursts"] == 3  # 13-14 is one
 
 
 def test_g403_quiet_when_the_loss_does_not_follow_or_norm_is_steady():
@@ -219,8 +219,9 @@ def test_e904_fires_when_the_warmed_run_learns_and_the_main_spiked():
     assert "warm-up" in f.message
 
 
-def test_e904_quiet_when_warmup_does_not_help_or_also_spikes():
+def test_e904_quiet_when_warmup_does_not_help_or_nothing_went_wrong():
     assert rule("E904").evaluate(measurements([], warm_facts(warm_end=0.6))) == []
-    assert rule("E904").evaluate(measurements([], warm_facts(warm_rise=0.5))) == []
+    calm = warm_facts(main_rise=0.01, main_end=0.3)  # fell steadily, no spike
+    assert rule("E904").evaluate(measurements([], calm)) == []
     skipped = {"experiments": {"warmup": {"skipped": "no spike"}}}
     assert rule("E904").evaluate(measurements([], skipped)) == []

@@ -25,109 +25,154 @@ import seq_models as M  # noqa: E402
 
 # name -> (data fn, data kwargs, model fn, model kwargs, training settings)
 CASES = {
-    "gru_healthy": (D.marker_reviews, {}, M.GRUClassifier, {}, {"lr": 3e-3, "steps": 300}),
+    "gru_healthy": (D.marker_reviews, {}, M.GRUClassifier, {}, {"lr": 3e-3, "steps": 200}),
     "gru_readout_first": (
         D.marker_reviews,
         {},
         M.GRUClassifier,
         {"readout": "first"},
-        {"lr": 3e-3, "steps": 300},
+        {"lr": 3e-3, "steps": 200},
     ),
     "gru_frozen_embedding": (
         D.marker_reviews,
         {"vocab": 1000},
         M.GRUClassifier,
         {"vocab": 1000, "hidden": 32, "pretrained": "zeros"},
-        {"lr": 3e-3, "steps": 300},
+        {"lr": 3e-3, "steps": 200},
     ),
     "gru_tuned_embedding": (
         D.marker_reviews,
         {"vocab": 1000},
         M.GRUClassifier,
         {"vocab": 1000, "hidden": 32, "pretrained": "zeros", "freeze": False},
-        {"lr": 3e-3, "steps": 300},
+        {"lr": 3e-3, "steps": 200},
     ),
     "gru_noisy": (
         D.marker_reviews,
         {"label_noise": 0.25},
         M.GRUClassifier,
         {},
-        {"lr": 3e-3, "steps": 300},
+        {"lr": 3e-3, "steps": 200},
     ),
     "gru_label_leak": (
         D.marker_reviews,
         {"label_noise": 0.25, "leak": True},
         M.GRUClassifier,
         {},
-        {"lr": 3e-3, "steps": 300},
+        {"lr": 3e-3, "steps": 200},
     ),
     "lstm_lm_clip": (
         D.markov_corpus,
         {},
         M.LSTMLanguageModel,
         {},
-        {"optimizer": "sgd", "lr": 20.0, "clip": 0.25, "steps": 300, "batch": 20},
+        {"optimizer": "sgd", "lr": 20.0, "clip": 0.25, "steps": 200, "batch": 20},
     ),
     "lstm_lm_no_clip": (
         D.markov_corpus,
         {},
         M.LSTMLanguageModel,
         {},
-        {"optimizer": "sgd", "lr": 20.0, "steps": 300, "batch": 20},
+        {"optimizer": "sgd", "lr": 20.0, "steps": 200, "batch": 20},
     ),
     "transformer_warmup": (
         D.marker_reviews,
         {},
         M.TinyTransformerClassifier,
         {},
-        {"lr": 1e-2, "warmup": 50, "steps": 300},
+        {"lr": 3e-2, "warmup": 50, "steps": 200},
     ),
     "transformer_no_warmup": (
         D.marker_reviews,
         {},
         M.TinyTransformerClassifier,
         {},
-        {"lr": 1e-2, "steps": 300},
+        {"lr": 3e-2, "steps": 200},
     ),
     "causal_lm_healthy": (
         D.markov_corpus,
-        {},
+        {"n": 2000},
         M.TinyCausalLM,
-        {},
-        {"lr": 3e-3, "steps": 300},
+        {"d_model": 32},
+        {"lr": 3e-3, "steps": 200},
     ),
     "causal_lm_no_shift": (
         D.markov_corpus,
-        {"shift": False},
+        {"n": 2000, "shift": False},
         M.TinyCausalLM,
-        {},
-        {"lr": 3e-3, "steps": 300},
+        {"d_model": 32},
+        {"lr": 3e-3, "steps": 200},
     ),
     "lstm_lm_pad_ignored": (
         D.markov_corpus,
         {"pad_share": 0.4},
         M.LSTMLanguageModel,
         {},
-        {"lr": 3e-3, "steps": 300},
+        {"lr": 3e-3, "steps": 200},
     ),
     "lstm_lm_pad_in_loss": (
         D.markov_corpus,
         {"pad_share": 0.4, "ignore_pad": False},
         M.LSTMLanguageModel,
         {},
-        {"lr": 3e-3, "steps": 300},
+        {"lr": 3e-3, "steps": 200},
+    ),
+    "hf_bert_healthy": (D.hf_reviews, {}, M.hf_bert_classifier, {}, {"lr": 1e-3, "steps": 200}),
+    "hf_bert_frozen": (
+        D.hf_reviews,
+        {},
+        M.hf_bert_classifier,
+        {"freeze_backbone": True},
+        {"lr": 1e-3, "steps": 200},
+    ),
+    "hf_gpt2_healthy": (
+        D.hf_corpus,
+        {"pad_share": 0.4},
+        M.hf_gpt2_lm,
+        {},
+        {"lr": 3e-3, "steps": 200},
+    ),
+    "hf_gpt2_pad_in_loss": (
+        D.hf_corpus,
+        {"pad_share": 0.4, "ignore_pad": False},
+        M.hf_gpt2_lm,
+        {},
+        {"lr": 3e-3, "steps": 200},
     ),
 }
 
 
+def tensors(ds):
+    """(inputs, targets) of a TensorDataset, or of the dict samples (inputs a dict)."""
+    if isinstance(ds, D.DictSequences):
+        return {"input_ids": ds.ids, "attention_mask": ds.attention}, ds.labels
+    return ds.tensors
+
+
+def rows(x, idx):
+    return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
+
+
 def batches(ds, batch_size: int, seed: int):
     g = torch.Generator().manual_seed(seed)
-    x, y = ds.tensors
+    x, y = tensors(ds)
     while True:
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x) - batch_size + 1, batch_size):
             idx = order[i : i + batch_size]
-            yield x[idx], y[idx]
+            yield rows(x, idx), y[idx]
+
+
+def forward(model, x, y):
+    if isinstance(x, dict):  # a Hugging Face model: labels in, its own loss out
+        out = model(**x, labels=y)
+        logits = out.logits
+        if logits.dim() == 3:  # causal LM: the model shifted; judge its predictions likewise
+            logits, y = logits[:, :-1], y[:, 1:]
+            return out.loss, logits, y
+        return out.loss, logits, y
+    loss, logits = loss_of(model(x), y)
+    return loss, logits, y
 
 
 def loss_of(out, y):
@@ -140,8 +185,8 @@ def loss_of(out, y):
 @torch.no_grad()
 def evaluate(model, ds):
     model.eval()
-    x, y = ds.tensors
-    loss, logits = loss_of(model(x), y)
+    x, y = tensors(ds)
+    loss, logits, y = forward(model, x, y)
     keep = y != D.IGNORE
     acc = (logits.argmax(-1)[keep] == y[keep]).float().mean()
     model.train()
@@ -167,7 +212,7 @@ def run(name: str, seed: int = 0) -> dict:
             for group in opt.param_groups:
                 group["lr"] = lr * min(1.0, (step + 1) / warmup)
         x, y = next(stream)
-        loss, _ = loss_of(model(x), y)
+        loss, _, _ = forward(model, x, y)
         opt.zero_grad()
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(params, cfg.get("clip") or math.inf)

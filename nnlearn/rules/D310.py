@@ -41,7 +41,7 @@ class D310(Rule):
     code = "D310"
     name = "padding-counted-in-loss"
     cause = Cause.IMPLEMENTATION_BUG
-    severity = Severity.WARNING
+    severity = Severity.ERROR
     requires = ("facts:data.pad_in_loss",)
     fixes = (
         "set the targets at padded positions to -100: labels[attention_mask == 0] = -100",

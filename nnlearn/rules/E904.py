@@ -32,8 +32,9 @@ class E904(Rule):
         optimizer, the optimizer's own rate reached linearly over the first 50) ends those
         steps at least `min_gain` of the initial loss below the main run's same steps, while
         the main run's first steps spiked (the loss rose `min_rise` of its start above its
-        running minimum, or went non-finite) or stalled, and the warmed run rose at most half
-        as much.
+        running minimum, or went non-finite) or stalled. The warmed run may spike too (the
+        examples' Transformer does, as the rate reaches its peak): what counts is that it
+        recovers and learns where the run without warm-up does not.
 
     Why it matters:
         Adam's first updates are large and its variance estimates unreliable (Liu et al.,
@@ -47,6 +48,8 @@ class E904(Rule):
 
     Evidence:
         Both runs' loss at the end of the first steps, the main run's rise, the warmed run's.
+        Measured in the probe: the main run's first 100 steps end at 0.698 (from 0.673, a
+        243% rise on the way), the warmed run's at 0.015.
         Measured (plain PyTorch loop and probe): `configs/examples/seq_transformer_no_warmup.yaml`
         (post-LN encoder, Adam 3e-2) is stuck at ln 2 (val accuracy 54%) where its twin with a
         50-step warm-up reaches 100%; over the first 100 steps the warmed run ends more than
@@ -87,13 +90,6 @@ class E904(Rule):
         stalled = main_end is None or not math.isfinite(main_end) or main_end > 0.9 * start
         spiked = main_rise is not None and main_rise >= self.min_rise
         if not (spiked or stalled):
-            return []
-        if (
-            spiked
-            and warm_rise is not None
-            and math.isfinite(main_rise)
-            and (warm_rise > main_rise / 2)
-        ):
             return []
         how = (
             f"its loss rose {main_rise:.0%} of its start above its best"

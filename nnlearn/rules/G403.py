@@ -44,6 +44,7 @@ def bursts(
         if out and step - out[-1]["last_step"] <= gap:
             out[-1]["last_step"] = step
             out[-1]["peak"] = max(out[-1]["peak"], float(g[i]))
+            out[-1]["loss_peak"] = max(out[-1]["loss_peak"], float(after.max()))
             continue
         out.append(
             {
@@ -52,6 +53,7 @@ def bursts(
                 "peak": float(g[i]),
                 "median": base,
                 "loss_rise": rise,
+                "loss_peak": float(after.max()),
             }
         )
     return out
@@ -62,11 +64,13 @@ class G403(Rule):
     """Short bursts of the gradient norm, unclipped, that throw the loss back.
 
     What it detects:
-        At least `min_bursts` episodes in which the global gradient norm (all parameters,
-        before any clipping, recorded every optimizer step) jumps to `factor` times the median
-        of the (up to) `window` steps before it, and the training loss rises by at
-        least `loss_jump` of the chance-level loss within three steps: the updates followed
-        the burst unclipped. A clipped run's norm may burst too, but its loss does not jump.
+        Episodes in which the global gradient norm (all parameters, before any clipping,
+        recorded every optimizer step) jumps to `factor` times the median of the (up to)
+        `window` steps before it, and the training loss rises by at least `loss_jump` of the
+        chance-level loss within three steps: the updates followed the burst unclipped (a
+        clipped run's norm may burst too, but its loss does not jump). Reported when one
+        episode throws the loss to `over_start` times its starting value or more (an
+        explosion, not a correction), or when there are `min_bursts` episodes.
 
     Why it matters:
         Recurrent networks live near cliffs of the loss surface (Pascanu et al., On the
@@ -83,6 +87,9 @@ class G403(Rule):
         its clipped twin reaches 0.90 (plain PyTorch loop); the clipped twin's norm never
         exceeds 10x. `factor` 10 follows Pascanu et al.'s cliffs (one to two orders of
         magnitude); `loss_jump` 5% of chance keeps a converged model's tiny noisy losses out.
+        `over_start` 3: the unclipped LSTM's loss peaks at 14-19x its start; the post-LN
+        Transformer warming up (`seq_transformer_warmup.yaml`, healthy: it recovers to
+        100% validation accuracy) has one burst at the peak rate whose loss peaks at 2.2x.
 
     Example:
         `configs/examples/seq_lstm_lm_no_clip.yaml`.
@@ -108,7 +115,8 @@ class G403(Rule):
     factor: float = 10.0
     window: int = 20
     loss_jump: float = 0.05
-    min_bursts: int = 1
+    over_start: float = 3.0
+    min_bursts: int = 3
 
     def evaluate(self, m):
         grad = finite(m.series("grad_norm"))
@@ -117,7 +125,9 @@ class G403(Rule):
         if len(grad) < self.window or not len(loss) or not reference:
             return []
         found = bursts(grad, loss, reference, self.factor, self.window, self.loss_jump)
-        if len(found) < self.min_bursts:
+        start = float(loss.iloc[: max(1, min(5, len(loss)))].mean())
+        explosive = [b for b in found if b["loss_peak"] >= self.over_start * start]
+        if len(found) < self.min_bursts and not explosive:
             return []
         worst = max(found, key=lambda b: b["peak"] / b["median"])
         return [

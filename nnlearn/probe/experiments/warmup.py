@@ -5,8 +5,10 @@ Architecture, 2020) and Adam's first steps (Liu et al., On the Variance of the A
 Learning Rate and Beyond, 2020) need a warm-up: at the full rate from step 0, the first
 updates are too large, the loss spikes and often never recovers. Whether the rate in use is
 too high *without* warm-up is an experiment, not a reading of the spec: the same model from
-the same initial weights, the same optimizer and batches, for the main run's first STEPS steps,
-with the optimizer's own rate (its `initial_lr` when a scheduler set one, else `lr`) reached
+the same initial weights, the same optimizer and batches, for the main run's first STEPS steps
+(when the budget cut the main run shorter, the run without warm-up is repeated for STEPS steps
+too, as run "warmup_none": a warm-up needs room to recover from its peak), with the
+optimizer's own rate (its `initial_lr` when a scheduler set one, else `lr`) reached
 linearly over the first half of them. Recorded as run "warmup" (`train_loss`); rule E904
 compares it with the main run's first steps.
 
@@ -35,15 +37,21 @@ STALL = 0.9
 
 
 def planned_steps(ctx) -> int:
-    """STEPS (at most the main run's), or 0 when the main run gives it nothing to test: the
-    budget then never skips an experiment that costs nothing."""
+    """STEPS, twice when the main run was cut before STEPS (the run without warm-up is then
+    repeated too), or 0 when the main run gives it nothing to test: the budget then never
+    skips an experiment that costs nothing."""
     steps = _steps(ctx)
-    return steps if _needed(main_losses(ctx, steps)) else 0
+    if not _needed(main_losses(ctx, steps)):
+        return 0
+    return STEPS if _main_done(ctx) >= STEPS else 2 * STEPS
+
+
+def _main_done(ctx) -> int:
+    return int((ctx.facts.get("run") or {}).get("steps_done") or 0)
 
 
 def _steps(ctx) -> int:
-    done = int((ctx.facts.get("run") or {}).get("steps_done") or ctx.spec.probe.steps)
-    return min(STEPS, done)
+    return min(STEPS, _main_done(ctx) or ctx.spec.probe.steps)
 
 
 def _needed(main: list[float]) -> bool:
@@ -81,22 +89,22 @@ def run(ctx) -> dict[str, Any]:
         return {"skipped": "the main run made fewer than 20 steps"}
     if not _needed(main):
         return {"not_needed": "the main run's first steps neither spike nor stall", "steps": 0}
+    offset = 0
+    if steps < STEPS:
+        # the main run was cut short (the budget): a warm-up needs room to recover from the
+        # peak, so both runs get STEPS steps, the one without warm-up repeated here
+        steps = STEPS
+        plain = _run(ctx, steps, "warmup_none", warm=None)
+        if plain.steps < steps:
+            return {"skipped": "the budget ran out during the run without warm-up"}
+        main, offset = plain.losses, steps
     main_rise, main_end = rise(main), tail_mean(main)
-    model = ctx.fresh_model()
-    optimizer = ctx.optimizer(model)
-    peaks = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
     warm = max(1, steps // 2)
-
-    def warm_up(step: int) -> None:
-        for group, peak in zip(optimizer.param_groups, peaks, strict=True):
-            group["lr"] = peak * min(1.0, (step + 1) / warm)
-
-    stream = infinite_batches(ctx.bundle.train, ctx.spec.data.batch_size, seed=ctx.seed)
-    curve = train_steps(ctx, model, optimizer, stream, steps, "warmup", before_step=warm_up)
+    curve = _run(ctx, steps, "warmup", warm=warm, progress_offset=offset)
     return {
         "steps": curve.steps,
         "warmup_steps": warm,
-        "lr": peaks[0],
+        "lr": _peak_lr(ctx),
         "stopped": curve.stopped,
         "main_start": main[0],
         "main_end": main_end,
@@ -104,3 +112,33 @@ def run(ctx) -> dict[str, Any]:
         "warm_end": tail_mean(curve.losses) if curve.losses else None,
         "warm_rise": rise(curve.losses),
     }
+
+
+def _peak_lr(ctx) -> float:
+    optimizer = ctx.optimizer(ctx.fresh_model())
+    group = optimizer.param_groups[0]
+    return float(group.get("initial_lr", group["lr"]))
+
+
+def _run(ctx, steps: int, name: str, warm: int | None, progress_offset: int = 0):
+    """`steps` steps from the initial weights with the main run's batches; the optimizer's own
+    rate reached linearly over the first `warm` steps (None: no warm-up)."""
+    model = ctx.fresh_model()
+    optimizer = ctx.optimizer(model)
+    peaks = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
+
+    def warm_up(step: int) -> None:
+        for group, peak in zip(optimizer.param_groups, peaks, strict=True):
+            group["lr"] = peak * min(1.0, (step + 1) / warm)
+
+    stream = infinite_batches(ctx.bundle.train, ctx.spec.data.batch_size, seed=ctx.seed)
+    return train_steps(
+        ctx,
+        model,
+        optimizer,
+        stream,
+        steps,
+        name,
+        before_step=warm_up if warm else None,
+        progress_offset=progress_offset,
+    )
