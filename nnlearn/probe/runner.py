@@ -422,7 +422,7 @@ def planned_steps(name: str, ctx) -> int:
 
 
 # relative cost, for the order in which the experiments run
-_COST_ORDER = ("baseline", "warmup", "overfit_batch", "lr_range", "shuffled_labels", "data_scaling")
+_COST_ORDER = ("baseline", "overfit_batch", "warmup", "lr_range", "shuffled_labels", "data_scaling")
 
 
 def experiment_cost(name: str) -> int:
