@@ -35,14 +35,14 @@ CASES = {
     ),
     "gru_frozen_embedding": (
         D.marker_reviews,
-        {"vocab": 1000},
+        {"vocab": 1000, "n": 4000},
         M.GRUClassifier,
         {"vocab": 1000, "hidden": 32, "pretrained": "zeros"},
         {"lr": 3e-3, "steps": 200},
     ),
     "gru_tuned_embedding": (
         D.marker_reviews,
-        {"vocab": 1000},
+        {"vocab": 1000, "n": 4000},
         M.GRUClassifier,
         {"vocab": 1000, "hidden": 32, "pretrained": "zeros", "freeze": False},
         {"lr": 3e-3, "steps": 200},
