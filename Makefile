@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 TORCH_ARGS ?=
 STAMP := $(VENV)/.nnlearn-installed
 
-.PHONY: install demo test test-fast lint format bench clean
+.PHONY: install demo test test-fast lint format bench bench-accuracy clean
 
 install: $(STAMP)
 
@@ -42,6 +42,11 @@ bench: install
 	$(PY) bench/verdict.py
 	$(PY) bench/experiments_cost.py --repeats 3
 	$(PY) bench/startup.py
+	$(PY) bench/accuracy.py --quick
+
+# the accuracy benchmark over seeds 0-2 (about 15 minutes on 2 cores)
+bench-accuracy: install
+	$(PY) bench/accuracy.py --seeds 0 1 2 --json runs/bench-accuracy.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

@@ -17,6 +17,11 @@ placed without touching this module:
   present cause that explains it, transitively, so NaN inputs -> NaN loss -> dead units all sit
   under the data finding.
 - Only warnings and errors explain anything: an `info` finding is a remark, not a root cause.
+- Contradictions are resolved from the evidence, not printed side by side: a report with
+  both `lr_too_high` and `lr_too_low` findings keeps the side lr_range measured (E902), else
+  the more severe side, else the one the update ratios support (U201 / U202), else
+  `lr_too_high` (a diverging or oscillating loss is the more specific symptom); the other
+  side's findings move under it, marked with `evidence["cause_was"]`.
 """
 
 from __future__ import annotations
@@ -154,8 +159,34 @@ def diagnose(outcomes: list[RuleOutcome], m: Measurements) -> tuple[str, list[Fi
 
 
 def diagnosis(findings: list[Finding], m: Measurements | None = None) -> Diagnosis:
+    resolve_lr_contradiction(findings)
     groups = order_by_root_cause(findings)
     return Diagnosis(verdict_for(findings, m), groups)
+
+
+def resolve_lr_contradiction(findings: list[Finding]) -> None:
+    """One learning-rate direction per report (see the module docstring); in place."""
+    sides = {C.LR_TOO_HIGH: [], C.LR_TOO_LOW: []}
+    for f in findings:
+        if f.cause in sides and f.severity != Severity.INFO:
+            sides[f.cause].append(f)
+    if not all(sides.values()):
+        return
+
+    def weight(cause: Cause) -> tuple:
+        fs = sides[cause]
+        return (
+            any(f.rule == "E902" for f in fs),
+            max(f.severity.rank for f in fs),
+            any(f.rule in ("U201", "U202") for f in fs),
+            cause == C.LR_TOO_HIGH,
+        )
+
+    winner = max(sides, key=weight)
+    for f in findings:
+        if f.cause in sides and f.cause != winner:
+            f.evidence = {**f.evidence, "cause_was": f.cause.value}
+            f.cause = winner
 
 
 def verdict_for(findings: list[Finding], m: Measurements | None) -> str:

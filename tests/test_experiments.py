@@ -114,8 +114,9 @@ def test_lr_range_agrees_with_torch_lr_finder_on_the_quickstart():
 
 
 class NaNAfter:
-    """The quickstart's loss, turned NaN from the `after`-th call on (an overflow in the
-    user's loss, say), before the smoothed loss has diverged."""
+    """The quickstart's loss, turned NaN on the call after the `after`-th (an overflow in the
+    user's loss, say), before the smoothed loss has diverged; finite again afterwards, so the
+    confirmation run at the suggested rate sees the real loss."""
 
     def __init__(self, loss_fn, after: int):
         self.loss_fn, self.after, self.calls = loss_fn, after, 0
@@ -124,7 +125,7 @@ class NaNAfter:
     def __call__(self, out, y):
         self.calls += 1
         loss = self.loss_fn(out, y)
-        return loss * float("nan") if self.calls > self.after else loss
+        return loss * float("nan") if self.calls == self.after + 1 else loss
 
 
 @pytest.mark.slow

@@ -331,3 +331,138 @@ def test_multilabel_probe_reports_a_fraction(stepcode):
     assert result.measurements.facts["data"]["task"] == "multilabel"
     acc = result.measurements.series("val_acc")
     assert 0.5 < float(acc.iloc[-1]) <= 1.0
+
+
+# -- lr_range: a suggestion the probe stands by ----------------------------------------------
+def _sweep_ctx(main_losses):
+    from types import SimpleNamespace
+
+    from nnlearn.measurements import MetricsRecorder
+
+    rec = MetricsRecorder()
+    for i, v in enumerate(main_losses):
+        rec.add("main", i, "train_loss", v)
+    return SimpleNamespace(recorder=rec, facts={"run": {"lr": 1e-3}})
+
+
+def test_lr_range_does_not_stand_by_an_early_noise_pick():
+    """Issue 9's 6.4e-07: one noisy first batch makes the exponential average fall at the very
+    start of the sweep, and torch-lr-finder's steepest-descent pick lands there."""
+    from nnlearn.probe.experiments import lr_range as L
+
+    g = torch.Generator().manual_seed(0)
+    n = 60
+    lrs = [L.schedule(i) for i in range(n)]
+    losses = [1.4] + (0.70 + 0.01 * torch.randn(n - 1, generator=g)).tolist()
+    smoothed = []
+    for v in losses:
+        smoothed.append(v if not smoothed else L.SMOOTH_F * v + (1 - L.SMOOTH_F) * smoothed[-1])
+    assert L.steepest(lrs, smoothed) == pytest.approx(6.43e-07, rel=0.01)
+    result = {**L.good_range(lrs, losses)}
+    result["candidate_lr"] = L.suggestion(lrs, smoothed, losses, result["good_range"])
+    result["lr_in_use"] = 1e-3
+    # the main run learnt at 1e-3 (loss 0.7 -> 0.1): a pick 1,000x below it is contradicted
+    reason = L.unreliable(result, losses, _sweep_ctx([0.7 - 0.006 * i for i in range(100)]))
+    assert reason and "learnt at 0.001" in reason
+
+
+def test_lr_range_calls_a_flat_sweep_unreliable():
+    from nnlearn.probe.experiments import lr_range as L
+
+    lrs = [L.schedule(i) for i in range(60)]
+    flat = [0.69 + 0.001 * ((-1) ** i) for i in range(60)]
+    result = {**L.good_range(lrs, flat), "candidate_lr": 1e-4, "lr_in_use": 1e-3}
+    assert "flat" in L.unreliable(result, flat, _sweep_ctx([]))
+
+
+def test_rules_never_contradict_the_sweep():
+    from conftest import measurements, series
+
+    from nnlearn.rules import registry
+
+    flat = series("train_loss", [1.0] * 100)
+    below = {"run": {"lr": 1e-3}, "experiments": {"lr_range": {"suggested_lr": 6.4e-7}}}
+    [f] = registry()["L102"]().evaluate(measurements(flat, below))
+    assert f.cause.value == "lr_too_high" and not any("raise" in x for x in f.fixes)
+    assert "lower the learning rate to about 6.4e-07" in f.fixes[0]
+    above = {"run": {"lr": 1e-6}, "experiments": {"lr_range": {"suggested_lr": 1e-3}}}
+    [f] = registry()["L102"]().evaluate(measurements(flat, above))
+    assert "raise the learning rate to about 0.001" in f.fixes[0]
+    unsure = {
+        "run": {"lr": 1e-3},
+        "experiments": {
+            "lr_range": {"suggested_lr": None, "unreliable": "flat", "good_range": [1e-7, 1e-6]}
+        },
+    }
+    [f] = registry()["L102"]().evaluate(measurements(flat, unsure))
+    assert "no rate to stand by" in f.message and not any("suggest" in x for x in f.fixes)
+    assert registry()["E902"]().evaluate(measurements([], unsure)) == []
+
+
+@pytest.mark.slow
+def test_lr_range_on_a_tiny_adam_transformer_suggests_a_rate_it_confirmed(stepcode):
+    spec = write(
+        stepcode,
+        "data: {_target_: stepcode.token_mapping, n: 512}\n"
+        "model: {_target_: stepcode.TinyTransformer}\noptimizer: {name: adam, lr: 0.001}\n"
+        "probe: {steps: 100, eval_every: 50, budget_s: 60, experiments: [lr_range]}\n",
+    )
+    result = probe(spec, stepcode / "run")
+    sweep = result.experiments["lr_range"]
+    lr = sweep["suggested_lr"]
+    if lr is None:  # allowed: then it says why, and no rule quotes a number
+        assert sweep["unreliable"]
+    else:
+        assert 1e-5 <= lr <= 0.1 and sweep["confirmation"]["confirmed"] is True
+    assert "E902" not in {f.rule for f in result.findings}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["step_train_step", "step_hf_own_loss"])
+def test_contract_examples_are_healthy(tmp_path, name):
+    """The README's examples: a user train_step with a cosine schedule on mapping batches, and
+    a Hugging Face model on its own loss with transformers' schedule (which ends at lr 0: not
+    'parameters never updated')."""
+    from conftest import EXAMPLES
+
+    cheap = {"probe.experiments": ["init_check", "overfit_batch", "lr_range"]}
+    result = probe(EXAMPLES / f"{name}.yaml", tmp_path, cheap if "hf" in name else None)
+    assert result.verdict == "healthy", [(f.rule, f.message) for f in result.findings]
+    assert result.measurements.facts["run"]["stopped"] == "completed"
+    assert float(result.measurements.series("val_acc").iloc[-1]) > 0.9
+
+
+def test_samples_without_targets_are_a_spec_error(stepcode):
+    from nnlearn.errors import SpecError
+
+    spec = write(stepcode, "data: {_target_: stepcode.features_only}\nmodel: {}\n")
+    with pytest.raises(SpecError, match="hold no targets"):
+        build_data(load_spec(spec), str(spec))
+
+
+def test_validate_checks_train_step_and_scheduler_keys(stepcode):
+    from nnlearn.errors import SpecError
+    from nnlearn.spec.check import check_spec
+
+    spec = write(
+        stepcode,
+        "data: {}\nmodel: {}\ntrain_step: {_target_: stepcode.counting_step, scal: 2}\n",
+    )
+    with pytest.raises(SpecError, match="did you mean 'scale'"):
+        check_spec(load_spec(spec), str(spec))
+
+
+@pytest.mark.slow
+def test_token_classification_probe_is_scored_per_token(stepcode):
+    spec = write(
+        stepcode,
+        "data: {_target_: stepcode.token_tags}\nmodel: {_target_: stepcode.Tagger}\n"
+        "optimizer: {lr: 0.03}\n" + FAST % "init_check, baseline",
+    )
+    result = probe(spec, stepcode / "run")
+    facts = result.measurements.facts
+    assert facts["data"]["task"] == "token_classification" and facts["data"]["n_classes"] == 13
+    # three tags in equal shares over the counted positions: ln 3, the -100 padding left out
+    assert facts["init"]["chance_loss"] == pytest.approx(math.log(3), rel=0.05)
+    assert float(result.measurements.series("val_acc").iloc[-1]) > 0.9
+    assert result.experiments["baseline"]["val_acc"] == pytest.approx(1 / 3, abs=0.1)

@@ -87,3 +87,40 @@ def big_targets(scale: float = 1.0e4, offset: float = 2.0e5, n: int = 2000):
     w = torch.randn(8, generator=g)
     y = (x @ w + 0.1 * torch.randn(n, generator=g)) / w.norm()
     return _split(x, y * scale + offset)
+
+
+def pixel_classes(n: int = 1200, classes: int = 3, seed: int = 5):
+    """Flattened 8x8 grey images in 0-255: a smooth prototype per class plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    protos = torch.rand(classes, 2, 2, generator=g).repeat_interleave(4, 1).repeat_interleave(4, 2)
+    y = torch.randint(0, classes, (n,), generator=g)
+    x = (protos[y] * 200 + 28 + 30 * torch.randn(n, 8, 8, generator=g)).clamp(0, 255).round()
+    return x.flatten(1), y
+
+
+def labels_divided(label_div: float = 255.0, n: int = 1200):
+    """The whole table divided by 255, label column included: every training label floors to
+    0 (`label_div: 1` is the fixed pipeline). Validation labels come from the untouched file."""
+    x, y = pixel_classes(n)
+    (xt, yt), (xv, yv) = _split(x / 255, y)
+    return (xt, torch.div(yt, label_div, rounding_mode="floor").long()), (xv, yv)
+
+
+def split_scaled(train_div: float = 255.0, val_div: float = 1.0, n: int = 1200):
+    """Training pixels divided by `train_div`, validation pixels by `val_div` (1: the step
+    that scaled the training loader only; 255 for both is the fixed pipeline)."""
+    x, y = pixel_classes(n)
+    (xt, yt), (xv, yv) = _split(x, y)
+    return (xt / train_div, yt), (xv / val_div, yv)
+
+
+def sensor(raw: bool = True, n: int = 2000):
+    """Four sensor readings in 0-100 and a target of standard deviation ~600 (issue 15);
+    `raw: false` is the fixed version: readings / 100, the target z-scored."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(n, 4, generator=g) * 100
+    y = 9 * x[:, 0] + 0.08 * x[:, 1] ** 2 + 4 * x[:, 2] * (x[:, 3] > 50)
+    y = 1.6 * (y + 5 * torch.randn(n, generator=g))
+    if not raw:
+        x, y = x / 100, (y - y.mean()) / y.std()
+    return _split(x, y)

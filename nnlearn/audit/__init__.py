@@ -3,7 +3,8 @@
 Returns `facts["data"]`, a JSON-able dict the D3xx rules read (`facts:data.*`):
 
 - `nonfinite`: NaN/Inf counts in inputs and targets of each split, and where they are;
-- `inputs`: mean and spread per feature (per channel for images); `targets`: target scale;
+- `inputs`: mean and spread per feature (per channel for images), `val_inputs` the same for
+  the validation split (train/val shift); `targets`: target scale;
 - `labels`: range and kind of the targets of both splits; `class_counts`, `val_class_counts`;
 - `duplicates`: identical inputs carrying different labels; `overlap`: validation rows that
   are also training rows;
@@ -63,6 +64,9 @@ def audit_data(bundle: DataBundle, seed: int = 0) -> dict[str, Any]:
             for split, x, y in (("train", x_train, y_train), ("val", x_val, y_val))
         },
         "inputs": {"layout": "ids", "n": len(names)} if is_ids(xs) else input_scale(xs, names),
+        "val_inputs": input_scale(_head(x_val, y_val, AUDIT_ROWS, seed)[0], names)
+        if x_val.shape[1:] == x_train.shape[1:] and not is_ids(xs)
+        else {},
         "labels": labels(y_train, y_val),
     }
     ms = mask[: len(xs)] if mask is not None and len(xs) == len(x_train) else None

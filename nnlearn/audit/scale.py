@@ -40,6 +40,7 @@ def input_scale(x: torch.Tensor, names: list[str]) -> dict[str, Any]:
         "layout": layout,
         "n": int(v.shape[1]),
         "abs_mean": [round(float(m), 6) for m in mean.abs().nan_to_num(0.0)],
+        "mean": [round(float(m), 6) for m in mean.nan_to_num(0.0)],
         "std": [round(float(s), 6) for s in std.nan_to_num(0.0)],
         "names": list(names),
         "worst": [

@@ -14,12 +14,22 @@ from torch import nn
 
 
 def parameter_updates(
-    initial: nn.Module, trained: nn.Module, optimizer: torch.optim.Optimizer | None
+    initial: nn.Module,
+    trained: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    lr_peaks: list[float] | None = None,
 ) -> dict[str, Any]:
     """After training: trainable parameters the optimizer does not hold, holds at lr 0,
-    that were bit-identical to their initial values, or had no gradient on the last step."""
+    that were bit-identical to their initial values, or had no gradient on the last step.
+    `lr_peaks`: the highest rate each parameter group ran at (a schedule that decays to 0
+    leaves 0 in the optimizer at the end; that group still trained)."""
     groups = optimizer.param_groups if optimizer is not None else []
-    lr_of = {id(p): float(g.get("lr", math.nan)) for g in groups for p in g["params"]}
+    peaks = lr_peaks if lr_peaks is not None and len(lr_peaks) == len(groups) else None
+    lr_of = {
+        id(p): float(peaks[i] if peaks else g.get("lr", math.nan))
+        for i, g in enumerate(groups)
+        for p in g["params"]
+    }
     start = dict(initial.named_parameters())
     facts: dict[str, Any] = {"not_in_optimizer": [], "zero_lr": [], "unchanged": [], "no_grad": []}
     for name, p in trained.named_parameters():

@@ -47,7 +47,7 @@ def build_data(spec: Spec, file: str | None = None) -> DataBundle:
         x, y, feature_names, class_names = split_table(df, d.target or "", d.features, file)
         train, val = _split(x, y, d.val_fraction, spec.seed)
         source = f"{d.kind}:{d.path}"
-    bundle = _describe(train, val, d.task, _loss_name(spec), source)
+    bundle = _describe(train, val, d.task, _loss_name(spec), source, file)
     bundle.class_names, bundle.feature_names = class_names, feature_names
     if d.standardize:
         _standardize(bundle)
@@ -225,7 +225,14 @@ def _multi_hot(y: torch.Tensor) -> bool:
     return bool((yf.sum(1) > 1).any())
 
 
-def _describe(train: Dataset, val: Dataset, requested: str, loss: str | None, source: str):
+def _describe(
+    train: Dataset,
+    val: Dataset,
+    requested: str,
+    loss: str | None,
+    source: str,
+    file: str | None = None,
+):
     try:
         raw = sample_view(train, _INFER_ROWS)
     except Exception as exc:
@@ -233,12 +240,16 @@ def _describe(train: Dataset, val: Dataset, requested: str, loss: str | None, so
     task = infer_task(raw.targets, requested, loss, raw.inputs)
     view = sample_view(train, _INFER_ROWS, task=task) if task == "language_modeling" else raw
     if view.targets is None:
-        raise UserCodeError(
-            "reading the training dataset",
-            ValueError(
-                f"its samples hold no targets (task {task}); give (x, y) pairs or a "
-                f"`labels` entry, or set data.task: language_modeling for token ids"
-            ),
+        field = "data.task" if requested != "auto" else "data"
+        raise SpecError(
+            file,
+            [
+                (
+                    field,
+                    f"the training samples hold no targets (task {task}); give (x, y) pairs "
+                    "or a `labels` entry, or integer token ids for language_modeling",
+                )
+            ],
         )
     y = view.targets
     ignore = IGNORE_INDEX if task in TOKEN_TASKS else None

@@ -31,11 +31,19 @@ class RunResult:
     nonfinite_step: int | None
     duration_s: float
     lr_peak: float | None = None  # the highest rate the optimizer ran at (a schedule moves it)
+    lr_peaks: list[float] | None = None  # the same per parameter group
 
 
 def as_step(step_or_loss) -> Step:
     """A `Step`, or a bare loss function wrapped in the builtin one."""
     return step_or_loss if isinstance(step_or_loss, Step) else Step(step_or_loss)
+
+
+def group_lrs(optimizer) -> list[float]:
+    try:
+        return [float(g.get("lr", 0.0)) for g in optimizer.param_groups]
+    except (AttributeError, TypeError, ValueError):
+        return []
 
 
 def current_lr(optimizer) -> float | None:
@@ -69,7 +77,7 @@ def train(
     start = time.perf_counter()
     stream = infinite_batches(bundle.train, batch_size, seed=seed)
     stopped, step = "completed", 0
-    lr_peak = current_lr(optimizer)
+    lr_peak, lr_peaks = current_lr(optimizer), group_lrs(optimizer)
     model.train()
     for step in range(steps):
         batch = to_device(next(stream), device)
@@ -83,6 +91,7 @@ def train(
             guarded(scheduler.step, "scheduler.step")
             lr = current_lr(optimizer)
             lr_peak = max(lr_peak or 0.0, lr or 0.0)
+            lr_peaks = [max(a, b) for a, b in zip(lr_peaks, group_lrs(optimizer), strict=False)]
         value = monitor.after_update(loss)
         if on_step:
             on_step(step)
@@ -92,13 +101,13 @@ def train(
         if (step + 1) % eval_every == 0 or step + 1 == steps:
             evaluate_and_log(model, step_fn, bundle, monitor, device, step)
             model.train()
-        if time.perf_counter() > deadline:
+        if step + 1 < steps and time.perf_counter() > deadline:
             stopped = "budget"
             break
     if stopped != "completed" and (step + 1) % eval_every != 0:
         evaluate_and_log(model, step_fn, bundle, monitor, device, step)
     return RunResult(
-        step + 1, stopped, monitor.nonfinite_step, time.perf_counter() - start, lr_peak
+        step + 1, stopped, monitor.nonfinite_step, time.perf_counter() - start, lr_peak, lr_peaks
     )
 
 

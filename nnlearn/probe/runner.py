@@ -227,7 +227,7 @@ def build_phase(state: ProbeState) -> None:
     if state.step.user_step is not None:
         loss_name = f"train_step {state.step.name}"
     elif state.step.used_model_loss:
-        loss_name = f"the model's own loss ({type(model).__name__}.loss)"
+        loss_name = "the model's own loss"
     state.facts["model"] = {
         "class": type(model).__name__,
         "n_parameters": n_parameters,
@@ -301,7 +301,7 @@ def main_run_phase(state: ProbeState) -> None:
     }
     if result.steps_done:  # issue 4: parameters the optimizer never moved
         state.facts["setup"]["updates"] = parameter_updates(
-            state.initial_model, state.model, state.optimizer
+            state.initial_model, state.model, state.optimizer, result.lr_peaks
         )
     state.seconds_per_step = result.duration_s / max(result.steps_done, 1)
     if result.stopped == "budget":

@@ -129,7 +129,8 @@ class Step:
             bool(getattr(self.loss_fn, "auto", False))
             and is_mapping(batch)
             and target_key(batch) is not None
-            and _forward_takes_labels(type(model))
+            # a DistributedDataParallel wrapper forwards **kwargs to the model it holds
+            and _forward_takes_labels(type(getattr(model, "module", model)))
         )
 
     def forward(self, model: nn.Module, batch: Any) -> Forward:

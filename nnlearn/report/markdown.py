@@ -119,9 +119,12 @@ def _run_table(result) -> list[str]:
     ):
         if key in s:
             rows.append((label, pct(s[key]) if key.endswith("_acc") else fmt(s[key])))
-    lr = (result.experiments.get("lr_range") or {}).get("suggested_lr")
+    sweep = result.experiments.get("lr_range") or {}
+    lr = sweep.get("suggested_lr")
     if lr:
         rows.append(("suggested lr", fmt(lr)))
+    elif sweep.get("unreliable"):  # the sweep is not stood by: say so, never a number
+        rows.append(("suggested lr", f"none: the sweep is unreliable ({sweep['unreliable']})"))
     return ["| | |", "|---|---|"] + [f"| {k} | {cell(v)} |" for k, v in rows]
 
 

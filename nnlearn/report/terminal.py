@@ -119,9 +119,12 @@ def run_table(result) -> Table:
     for key, label in (("final_val_acc", "val accuracy"), ("final_train_eval_acc", "train acc")):
         if key in s:
             rows.append((label, pct(s[key])))
-    lr = (result.experiments.get("lr_range") or {}).get("suggested_lr")
+    sweep = result.experiments.get("lr_range") or {}
+    lr = sweep.get("suggested_lr")
     if lr:
         rows.append(("suggested lr", fmt(lr)))
+    elif sweep.get("unreliable"):  # the sweep is not stood by: say so, never a number
+        rows.append(("suggested lr", f"none: the sweep is unreliable ({sweep['unreliable']})"))
     status = [o.status for o in result.outcomes]
     kinds = ("failed", "passed", "skipped", "disabled") + (("error",) if "error" in status else ())
     rows.append(("rules", ", ".join(f"{status.count(k)} {k}" for k in kinds) if status else "-"))

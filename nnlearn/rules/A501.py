@@ -30,6 +30,13 @@ class A501(Rule):
         learning rate; units dead at init behind symmetric weights (I602) or a signal that
         collapses through depth (I601: the activations lose their spread across samples, so
         each unit is either on or off for all of them) by the initialisation.
+        "Zero for every sample" needs samples: on a batch of b, a healthy unit active for half
+        the inputs reads dead with probability 0.5^b, so at batch size 1 half of a healthy
+        layer looks dead (issue 15: 54-63% "dead" on a ReLU net with 0 of 50 units dead on
+        the whole training set; bench/accuracy.py's h_batch1_relu and h_batch1_adam fire at 2
+        of 3 seeds). Main-run batches under `min_samples` (32: 0.5^32 ~ 2e-10, and a unit
+        active on 10% of inputs reads dead 3% of the time) are not evidence; the rule then
+        stays quiet.
 
     Example:
         `configs/examples/dead_units.yaml`.
@@ -54,8 +61,12 @@ class A501(Rule):
     dead_fraction: float = 0.5
     all_dead_fraction: float = 0.99
     burst_ratio: float = 1.0
+    min_samples: int = 32
 
     def evaluate(self, m):
+        batch = m.fact("run.batch_size")
+        if isinstance(batch, int) and batch < self.min_samples:
+            return []  # too few samples per measurement to call a unit dead
         flagged, at_init, evidence = flagged_layers(m, "dead_frac", self.dead_fraction)
         if flagged.empty:
             return []

@@ -3,7 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
+from nnlearn.rules.F802 import _too_few_parameters
 from nnlearn.rules.fit import experiment, lr_outside_range
+from nnlearn.rules.why import explain
 
 
 @dataclass
@@ -30,6 +32,17 @@ class E901(Rule):
         the failure then). Thresholds: `min_drop` 20%, measured: every healthy example's
         batch loss falls by more than 98%, a linear model on the spiral's by 53%
         (F802's "far too small"), the quickstart at a rate of 1e-9 by 0%.
+        Failing the batch is a symptom with many causes, so the cause comes from the rest of
+        the evidence (`nnlearn.rules.why`): a data audit (targets of scale 1e10, NaN inputs),
+        update ratios (U201/U202), symmetric or collapsing weights at init (I602/I601), dead
+        or saturated units (A501/A502), vanishing or exploding gradients (G401/G402); then a
+        model with fewer parameters than it takes to memorise the batch (Zhang et al. 2017's
+        2n + d, F802's bound: a linear model on XOR has 6 for a bound of 34) is
+        `low_capacity`. Measured on bench/accuracy.py's cases: dead biases, ten sigmoid
+        layers, zero and tiny initialisations, SGD at 20 each get the cause of the rule that
+        sees them. `implementation_bug` only when nothing else explains it (a frozen or
+        detached body, a loss that does not fit the output). It stays an error: a setup that
+        cannot memorise 16 samples learns nothing.
 
     Example:
         `configs/quickstart.yaml` with `--set optimizer.lr=1e-9 --set
@@ -66,12 +79,22 @@ class E901(Rule):
         drop = 1 - batch["final_loss"] / batch["initial_loss"]
         if ratio <= self.max_ratio or drop >= self.min_drop or batch.get("steps", 0) < 50:
             return []
+        cause, fixes, why = None, None, "a working setup memorises it"
+        found = explain(m)
+        if found is not None:
+            cause, fixes, why = found.cause, found.fixes, found.clause()
+        elif _too_few_parameters(m, batch):
+            cause = Cause.LOW_CAPACITY
+            why = (
+                f"the model's {m.fact('model.n_trainable')} parameters are too few to memorise "
+                f"{batch.get('batch_size')} samples"
+            )
+            fixes = ["add capacity: hidden layers with a non-linearity (model.hidden)"]
         return [
             self.finding(
                 f"on one batch of {batch.get('batch_size')} training samples, {batch['steps']} "
                 f"steps took the loss only from {batch['initial_loss']:.4g} to "
-                f"{batch['final_loss']:.4g} ({drop:.0%} lower, {ratio:.0%} of chance): "
-                "a working setup memorises it",
+                f"{batch['final_loss']:.4g} ({drop:.0%} lower, {ratio:.0%} of chance): {why}",
                 {
                     "initial_loss": batch["initial_loss"],
                     "final_loss": batch["final_loss"],
@@ -79,6 +102,9 @@ class E901(Rule):
                     "drop": drop,
                     "steps": batch["steps"],
                     "lr": batch.get("lr"),
+                    "explained_by": found.rule if found else None,
                 },
+                cause=cause,
+                fixes=fixes,
             )
         ]

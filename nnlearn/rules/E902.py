@@ -30,7 +30,10 @@ class E902(Rule):
         magnitude above it); measured, the quickstart's 3e-3 sits 2x above the range's start
         (1.6e-3), a rate of 1e-5 100x below it. `high_factor` 3: the range ends at the
         rate of lowest loss, which fastai's rule of thumb already divides by 10 to train;
-        3x past it, the quickstart's sweep has diverged.
+        3x past it, the quickstart's sweep has diverged. Quiet when lr_range marks its sweep
+        `unreliable` (flat, within its noise, contradicted by a main run that learnt at a rate
+        100x above the pick, or a confirmation run at the pick that did not learn): issue 9's
+        healthy Adam Transformer was otherwise told its rate was far too high.
 
     Example:
         `configs/quickstart.yaml` with `--set optimizer.lr=1e-5` (too low) or
@@ -57,6 +60,8 @@ class E902(Rule):
         lr = m.fact("run.lr")
         if not sweep or not sweep.get("good_range") or not isinstance(lr, (int, float)) or lr <= 0:
             return []
+        if sweep.get("unreliable"):
+            return []  # a sweep the probe does not stand by is no evidence about the rate
         lo, hi = sweep["good_range"]
         suggested = sweep.get("suggested_lr")
         evidence = {"lr": lr, "good_range": [lo, hi], "suggested_lr": suggested}

@@ -30,8 +30,11 @@ class F801(Rule):
         `ratio_threshold` 0.1 is SageMaker Debugger's Overfit rule (`ratio_threshold`, the
         gap over the mean training loss). On its own it fires on every run whose training
         loss nears zero (the quickstart: 0.0093 train, 0.013 val, ratio 0.4), so the gap
-        must also reach `min_gap` = 10% of the chance-level loss: measured, healthy runs
-        (quickstart, fit_healthy) end with a gap under 0.5% of it, fit_overfit with 490%.
+        must also reach `min_gap` = 25% of the chance-level loss: measured, healthy runs
+        (quickstart, fit_healthy) end with a gap under 0.5% of it, fit_overfit with 490%;
+        over bench/accuracy.py's 17 healthy cases x 3 seeds the only one past the old 10% is
+        h_credit_scaled at seed 2 (10.2%, a stable gap: 0.096 train, 0.167 val, 13% above its
+        best), its overfitting cases 76% (80 rows, 2x512 units) and 103% (24 rows).
         `min_rise` 20% above the best validation loss, on the same absolute floor:
         fit_overfit's validation loss climbs from 0.55 to 3.3, the healthy ones move by
         less than 10% around their minimum.
@@ -56,7 +59,7 @@ class F801(Rule):
     )
 
     ratio_threshold: float = 0.1
-    min_gap: float = 0.1
+    min_gap: float = 0.25
     min_rise: float = 0.2
     min_evaluations: int = 4
 

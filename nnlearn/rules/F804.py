@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
 from nnlearn.rules.fit import experiment, last, lr_outside_range, reference_loss
-from nnlearn.rules.L102 import explanation
+from nnlearn.rules.why import explain
 
 
 @dataclass
@@ -26,7 +26,10 @@ class F804(Rule):
         model cannot extract it, or it learnt the training set without generalising.
 
     Evidence:
-        Model and baseline validation accuracy or loss; training loss, which decides the
+        Model and baseline validation accuracy or loss; training loss. A data audit that
+        explains it comes first (`nnlearn.rules.why`: raw feature scale, validation inputs on
+        another scale than training ones, a 50:1 imbalance whose majority the model predicts);
+        then the training loss decides the
         cause: a training loss also at the baseline means nothing was learnt at all
         (`lr_too_low` / `lr_too_high` when lr_range puts the rate far outside its good
         range, `inconsistent_data` when overfit_batch memorises a batch all the same,
@@ -41,6 +44,12 @@ class F804(Rule):
         baseline by 60 points (quickstart: 1.00 vs 0.36); fit_no_signal ends at 0.365
         against 0.345.
 
+        Severity error: a model no better than ignoring its inputs has learnt nothing the
+        task needs, and the gate fails on it (issue 12: SGD at 1e-6, raw-unit features, a
+        linear model on a checkerboard all passed the gate as warnings). Healthy runs never
+        come near it (bench/accuracy.py: 17 healthy cases x 3 seeds beat the baseline by at
+        least 35 points).
+
     Example:
         `configs/examples/fit_no_signal.yaml`: blobs drowned in noise.
 
@@ -52,7 +61,7 @@ class F804(Rule):
     code = "F804"
     name = "no-better-than-baseline"
     cause = Cause.LOW_CAPACITY
-    severity = Severity.WARNING
+    severity = Severity.ERROR
     requires = ("val_loss",)
     fixes = (
         "check that inputs and labels belong together (row order, joins, the label column)",
@@ -109,6 +118,9 @@ class F804(Rule):
         ]
 
     def _cause(self, m, learnt: bool) -> tuple[Cause, str]:
+        data = explain(m, training=False)
+        if data is not None:
+            return data.cause, data.clause()
         shuffled = experiment(m, "shuffled_labels")
         batch = experiment(m, "overfit_batch") or {}
         ratio, start = batch.get("final_ratio"), batch.get("initial_loss")
@@ -129,9 +141,9 @@ class F804(Rule):
                 f"its learning rate is far {'below' if lr == 'low' else 'above'} the range "
                 "where the loss falls (E902)",
             )
-        explained = explanation(m)  # the optimisation evidence a flat loss has (L102's)
+        explained = explain(m, data=False)  # the optimisation evidence a flat loss has
         if explained is not None:
-            return explained.cause, f"{explained.rule} ({explained.name}) explains it"
+            return explained.cause, explained.clause()
         if memorises:
             return (
                 Cause.INCONSISTENT_DATA,

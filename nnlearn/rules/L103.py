@@ -6,6 +6,7 @@ import numpy as np
 
 from nnlearn.rules.base import Cause, Rule, Severity
 from nnlearn.rules.curves import finite, smooth, window
+from nnlearn.rules.fit import reference_loss
 
 
 @dataclass
@@ -26,6 +27,13 @@ class L103(Rule):
         Initial, best and final smoothed loss, the step of the worst value.
         Thresholds: 5x the best (torch-lr-finder's `diverge_th`), 1.5x the start (measured: the
         quickstart with lr 50 ends more than 10x above its start, healthy runs end below).
+
+        Tiny batches make single-step spikes that are not divergence (issue 15: at batch size
+        1 the best single-sample loss is ~0 and one misclassified sample gives 8.3, "2.1e5x
+        its best value"). So the curve is smoothed over at least `min_samples` (64) samples
+        (an exponential average over 64 / batch-size steps, at least torch-lr-finder's 0.9),
+        and the best value is floored at `best_floor` (1%) of the chance-level loss: a loss
+        below it is fitted, and rising from it is not diverging.
 
     Example:
         `configs/quickstart.yaml` with `--set optimizer.lr=50`.
@@ -48,17 +56,25 @@ class L103(Rule):
     diverge_factor: float = 5.0
     end_factor: float = 1.5
     min_steps: int = 20
+    min_samples: int = 64
+    best_floor: float = 0.01
 
     def evaluate(self, m):
         loss = finite(m.series("train_loss"))
         if len(loss) < self.min_steps:
             return []
-        s = smooth(loss)
+        batch = m.fact("run.batch_size")
+        beta = 0.9
+        if isinstance(batch, int) and 0 < batch < self.min_samples:
+            beta = max(beta, 1 - batch / self.min_samples)
+        s = smooth(loss, beta)
         w = window(loss, 0.1, 5)
         start = float(loss.iloc[:w].mean())
         final = float(s.iloc[-w:].mean())
         best_so_far = np.minimum.accumulate(s.to_numpy())
-        ratio = s.to_numpy() / np.maximum(best_so_far, 1e-12)
+        reference = reference_loss(m)
+        floor = self.best_floor * reference if reference else 1e-12
+        ratio = s.to_numpy() / np.maximum(best_so_far, max(floor, 1e-12))
         worst = int(np.argmax(ratio))
         evidence = {
             "start_loss": start,

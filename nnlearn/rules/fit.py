@@ -47,10 +47,13 @@ def experiment(m, name: str) -> dict[str, Any] | None:
 def lr_outside_range(m, low_factor: float = 10.0, high_factor: float = 3.0) -> str | None:
     """Whether the rate the optimizer had in the main run lies more than `low_factor` below
     ("low") or `high_factor` above ("high") lr_range's good range, else None. The defaults are
-    E902's: rules that defer to it stay quiet exactly when it speaks."""
+    E902's: rules that defer to it stay quiet exactly when it speaks (and, like it, when the
+    sweep was unreliable)."""
     sweep = experiment(m, "lr_range")
     lr = m.fact("run.lr")
     if not sweep or not sweep.get("good_range") or not isinstance(lr, (int, float)) or lr <= 0:
+        return None
+    if sweep.get("unreliable"):
         return None
     lo, hi = sweep["good_range"]
     if lr < lo / low_factor:

@@ -21,18 +21,23 @@ def check_spec(spec: Spec, file: str | None) -> str:
         ("model", spec.model, 0),
         ("loss", spec.loss, 0),
         ("optimizer", spec.optimizer, 1),
+        ("train_step", spec.train_step, 2),  # step(model, batch, **keys)
+        ("scheduler", spec.scheduler, 1),  # called with the optimizer first
     ):
         target = getattr(obj, "factory", None)
         if target:
             fn = import_target(target, f"{section}._target_", file, spec._base_dir)
-            provided = ("in_features", "out_features", "n_classes", "input_shape")
+            provided = {
+                "model": ("in_features", "out_features", "n_classes", "input_shape"),
+                "data": tuple(sorted(type(spec.data).own_keys)),  # passed on when named
+            }
             check_signature(
                 fn,
                 obj.kwargs,
                 section,
                 file,
                 positional=positional,
-                provided=provided if section == "model" else (),
+                provided=provided.get(section, ()),
             )
             checked.append(f"{section}._target_ {target}")
     data = (
