@@ -132,8 +132,8 @@ class G403(Rule):
         worst = max(found, key=lambda b: b["peak"] / b["median"])
         return [
             self.finding(
-                f"the gradient norm burst {len(found)} times without clipping, the loss "
-                f"jumping back each time: at step {worst['step']} to {worst['peak']:.3g}, "
+                f"the gradient norm burst {_times(len(found))} without clipping, the loss "
+                f"jumping back with it: at step {worst['step']} to {worst['peak']:.3g}, "
                 f"{worst['peak'] / worst['median']:.0f}x the median of the "
                 f"{self.window} steps before ({worst['median']:.3g}); first burst at step "
                 f"{found[0]['step']}",
@@ -145,3 +145,7 @@ class G403(Rule):
                 },
             )
         ]
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
