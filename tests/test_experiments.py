@@ -191,7 +191,13 @@ def test_the_default_quickstart_probe_is_healthy_and_suggests_a_rate(tmp_path):
     assert not [f for f in result.findings if f.severity.value in ("error", "warning")], [
         f.message for f in result.findings
     ]
-    assert set(result.experiments) == {"init_check", "overfit_batch", "lr_range", "shuffled_labels"}
+    assert set(result.experiments) == {
+        "init_check",
+        "overfit_batch",
+        "lr_range",
+        "shuffled_labels",
+        "warmup",
+    }
     assert not any("skipped" in r for r in result.experiments.values())
     lo, hi = result.experiments["lr_range"]["good_range"]
     assert lo <= result.measurements.fact("run.lr") <= hi

@@ -18,6 +18,14 @@ def audit_rows(
 ) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """-> (inputs, targets, whole) of the dataset's sample view (`nnlearn.data.batch`):
     every row when in memory and small enough, else up to `limit`."""
+    x, y, _, complete = audit_view(ds, limit, seed, task)
+    return x, y, complete
+
+
+def audit_view(
+    ds: Dataset, limit: int, seed: int, task: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, bool]:
+    """`audit_rows` and the rows' attention mask (None when the batches have none)."""
     full = whole(ds)
     n = len(ds)  # type: ignore[arg-type]
     if full is not None:
@@ -26,7 +34,7 @@ def audit_rows(
             limit = max(limit, n)
     v = sample_view(ds, limit, seed=seed, task=task)
     y = v.targets if v.targets is not None else torch.zeros(len(v.inputs))
-    return v.inputs, y, len(v.inputs) == n
+    return v.inputs, y, v.attention_mask, len(v.inputs) == n
 
 
 def flat(x: torch.Tensor) -> torch.Tensor:

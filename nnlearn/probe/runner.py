@@ -268,6 +268,7 @@ def build_phase(state: ProbeState) -> None:
     data together before anything trains; a fatal setup skips training), optimizer."""
     import torch
 
+    from nnlearn.audit.embeddings import embedding_check, out_of_range_setup
     from nnlearn.audit.setup import check_setup, output_probabilities
     from nnlearn.models import build_model
     from nnlearn.probe.setup import build_loss, build_optimizer, build_scheduler, seed_everything
@@ -284,7 +285,13 @@ def build_phase(state: ProbeState) -> None:
     state.initial_model = copy.deepcopy(model)
     state.loss_fn = build_loss(spec, state.bundle.task, file)
     state.step = build_step(spec, state.loss_fn, file)
-    if state.main_rank:
+    if not state.main_rank:  # rank 0's check decides for every rank
+        setup = {"n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    elif (emb := embedding_check(model, state.bundle, state.device, spec.seed)) and emb.get(
+        "out_of_range"
+    ):  # issue 9: ids beyond an embedding table are a finding (D309), not a crash
+        setup = out_of_range_setup(model, emb)
+    else:
         setup = check_setup(
             model,
             state.loss_fn,
@@ -294,8 +301,8 @@ def build_phase(state: ProbeState) -> None:
             spec.seed,
             state.step,
         )
-    else:  # rank 0's check decides for every rank
-        setup = {"n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+        if emb:
+            setup["embeddings"] = emb
     state.facts["setup"] = setup
     state.step.probabilities = output_probabilities(setup)
     state.fatal = setup.get("fatal")
@@ -554,7 +561,7 @@ def planned_steps(name: str, ctx) -> int:
 
 
 # relative cost, for the order in which the experiments run
-_COST_ORDER = ("baseline", "overfit_batch", "lr_range", "shuffled_labels", "data_scaling")
+_COST_ORDER = ("baseline", "overfit_batch", "warmup", "lr_range", "shuffled_labels", "data_scaling")
 
 
 def experiment_cost(name: str) -> int:

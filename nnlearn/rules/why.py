@@ -25,7 +25,23 @@ from nnlearn.rules.base import Cause, Finding
 DATA_RULES = ("D301", "D307", "D313", "D314", "D303", "D302", "D304", "D305", "D308")
 # what training showed: the measured rate, the update size, the loss blowing up, then the init,
 # then the units and the gradient flow
-TRAINING_RULES = ("U201", "L101", "L103", "U202", "I602", "I601", "A501", "A502", "G401", "G402")
+# (issue 9: a frozen majority, a rate that needs a warm-up, unclipped gradient bursts; the
+# bursts before L103, whose diverging loss they cause)
+TRAINING_RULES = (
+    "B709",
+    "E904",
+    "U201",
+    "L101",
+    "G403",
+    "L103",
+    "U202",
+    "I602",
+    "I601",
+    "A501",
+    "A502",
+    "G401",
+    "G402",
+)
 
 
 @dataclass

@@ -24,6 +24,7 @@ EXPERIMENTS = (
     "shuffled_labels",
     "data_scaling",
     "baseline",
+    "warmup",
 )
 TASKS = (
     "auto",
@@ -189,7 +190,13 @@ class ProbeSpec(Section):
     budget_s: float = Field(60.0, gt=0, le=MAX_BUDGET_S)
     eval_every: int = Field(25, ge=1)
     experiments: list[Literal[EXPERIMENTS]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: ["init_check", "overfit_batch", "lr_range", "shuffled_labels"]
+        default_factory=lambda: [
+            "init_check",
+            "overfit_batch",
+            "lr_range",
+            "shuffled_labels",
+            "warmup",
+        ]
     )
     rules: RulesSpec = Field(default_factory=RulesSpec)
 

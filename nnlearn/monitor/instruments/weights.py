@@ -21,6 +21,10 @@ class WeightSymmetry(Instrument):
         rows = []
         with torch.no_grad():
             for name, module in layers_with_parameters(self.monitor.model):
+                if isinstance(module, torch.nn.Embedding):
+                    # rows are tokens, not units: each is trained by its own tokens, so equal
+                    # rows (a zero placeholder table) are no symmetry (issue 9)
+                    continue
                 weight = getattr(module, "weight", None)
                 if not isinstance(weight, torch.Tensor) or weight.dim() < 2 or len(weight) < 2:
                     continue
