@@ -274,7 +274,9 @@ class Probe:
             val = empty_like(train)
         else:
             val = _as_dataset(loader_dataset(val_data), "val_data", None)
-        bundle = _describe(train, val, "auto", None, f"probe.audit:{type(train_data).__name__}")
+        inner = getattr(train_data, "dataset", None)  # a DataLoader: name what it loads
+        source = type(train_data).__name__ + (f"({type(inner).__name__})" if inner else "")
+        bundle = _describe(train, val, "auto", None, f"probe.audit:{source}")
         self.facts["data"] = audit_data(bundle, seed=seed)
         if self._result is not None:  # audited after the run: diagnose again
             self._result = self._diagnose()

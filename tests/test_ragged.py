@@ -271,3 +271,16 @@ def test_the_examples_datasets_py_does_not_pass_for_hugging_face_datasets():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert str(examples) not in out.stdout
+
+
+def test_a_collate_fn_that_raises_is_the_users_error_exit_3(ragged):
+    from nnlearn.errors import UserCodeError
+
+    spec = write(
+        ragged,
+        "data:\n  _target_: raggedcode.TupleTokens\n"
+        "  collate_fn: {_target_: raggedcode.failing_collate}\nmodel: {}\n",
+    )
+    with pytest.raises(UserCodeError) as err:
+        build_data(load_spec(spec), str(spec))
+    assert "cannot stack" in str(err.value.__cause__ or err.value)

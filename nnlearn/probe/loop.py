@@ -83,7 +83,7 @@ def train(
     lr_peak, lr_peaks = current_lr(optimizer), group_lrs(optimizer)
     model.train()
     for step in range(steps):
-        batch = to_device(next(stream), device)
+        batch = to_device(guarded(next, "drawing a training batch", stream), device)
         monitor.step_begin(step)
         loss = guarded(forward_backward, "training step", model, step_fn, optimizer, batch)
         monitor.after_backward()

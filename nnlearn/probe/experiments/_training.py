@@ -62,7 +62,7 @@ def train_steps(
         if time.perf_counter() > ctx.deadline:
             curve.stopped = "budget"
             break
-        batch = to_device(next(batches), ctx.device)
+        batch = to_device(guarded(next, f"{run}: drawing a batch", batches), ctx.device)
         if before_step:
             before_step(step)
         loss = guarded(forward_backward, f"{run} step", model, step_fn, optimizer, batch)
