@@ -124,6 +124,14 @@ def test_G401_fires_on_a_tiny_first_to_last_gradient_ratio():
     assert f.evidence["first_layer"] == "net.0" and f.evidence["ratio"] == pytest.approx(2e-9)
 
 
+def test_G401_leaves_a_run_that_learnt_through_its_first_layers_alone():
+    grads = layered("layer_grad_norm", {"emb": [1e-7] * 5, "head": [1e-2] * 5})
+    stuck = series("train_loss", [1.1] * 5 + [1.0] * 45)  # the sigmoid stack: loss stays
+    learnt = series("train_loss", [2.3] * 5 + [0.01] * 45)  # a converged Transformer
+    assert rule("G401").evaluate(measurements(grads + stuck))
+    assert rule("G401").evaluate(measurements(grads + learnt)) == []
+
+
 def test_G401_does_not_call_an_exactly_zero_gradient_vanishing():
     m = measurements(layered("layer_grad_norm", {"fc1": [0.0] * 5, "out": [0.1] * 5}))
     assert rule("G401").evaluate(m) == []

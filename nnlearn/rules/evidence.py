@@ -56,6 +56,18 @@ def gradient_flow(m: Measurements, run: str = "main") -> pd.DataFrame:
     return out
 
 
+def learnt_most(m: Measurements, fraction: float, head: int = 5) -> bool:
+    """The main run's training loss ended (median of its last tenth) at or below `fraction` of
+    where it began (median of its first `head` steps), both finite and positive."""
+    loss = m.series("train_loss").dropna()
+    if len(loss) < 2 * head:
+        return False
+    start = float(loss.iloc[:head].median())
+    end = float(loss.iloc[-max(head, len(loss) // 10) :].median())
+    finite = np.isfinite(start) and np.isfinite(end)
+    return bool(finite and start > 0 and end <= fraction * start)
+
+
 def largest_update(m: Measurements, before: int | None = None) -> tuple[float, int] | None:
     """The largest median-over-layers update ratio of the main run (before step `before`),
     with its step: how far one optimizer step moved the weights, relative to their size."""
