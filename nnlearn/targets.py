@@ -35,8 +35,18 @@ HYDRA_KEYS = ("_partial_", "_args_", "_recursive_", "_convert_")
 CONVERT_MODES = ("none", "partial", "object", "all")
 
 
+# the folder of the spec whose targets were imported last: Hydra imports nested `_target_`
+# blocks itself (while building them, or while `validate` checks them), from the same folder
+_CURRENT_FOLDER: list[Path | None] = [None]
+
+
 def import_target(dotted: str, field: str, file: str | None, base_dir: Path | None) -> Callable:
-    """`pkg.mod.fn` or `pkg.mod:fn` -> the callable."""
+    """`pkg.mod.fn` or `pkg.mod:fn` -> the callable. Without `base_dir` (a nested block), the
+    folder of the spec being loaded."""
+    if base_dir is not None:
+        _CURRENT_FOLDER[0] = base_dir
+    else:
+        base_dir = _CURRENT_FOLDER[0]
     with spec_folder_on_path(base_dir):
         return _import_target(dotted, field, file, base_dir)
 
@@ -255,7 +265,8 @@ def instantiate_call(fn: Callable, args: tuple, kwargs: dict[str, Any]) -> Any:
 
     config = {k: v for k, v in kwargs.items() if k != "_partial_"}
     config[_ARGS_SLOT] = config.pop("_args_", [])
-    built = dict(instantiate({"_target_": "builtins.dict", **config}))
+    with spec_folder_on_path(_CURRENT_FOLDER[0]):  # nested targets from the spec's folder
+        built = dict(instantiate({"_target_": "builtins.dict", **config}))
     extra = list(built.pop(_ARGS_SLOT, []) or [])
     return fn(*args, *extra, **built)
 
