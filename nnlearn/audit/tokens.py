@@ -145,7 +145,10 @@ def target_copy(x: torch.Tensor, y: torch.Tensor, ignore_index: int) -> dict[str
 def label_column(x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
     """The input position whose value alone determines the class label, if any: the label is
     the same for (almost) every occurrence of each value. A position whose values are all
-    distinct determines nothing measurable and is skipped (values seen MIN_SEEN times count)."""
+    distinct determines nothing measurable and is skipped (values seen MIN_SEEN times count).
+    A leaked label is the label's own token: at most one (common) value per class. A position
+    taking many values that the label is a function of (label = "first token in the upper half
+    of the vocabulary") is an ordinary learnable task, not a leak, and is skipped."""
     if x.dim() != 2 or y.dim() != 1 or len(x) < 20 or y.is_floating_point():
         return {}
     n_classes = int(torch.unique(y).numel())
@@ -166,7 +169,7 @@ def label_column(x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
         seen = table.sum(1)
         keep = seen >= MIN_SEEN
         rows = int(seen[keep].sum())
-        if rows < 0.9 * len(x):
+        if rows < 0.9 * len(x) or int(keep.sum()) > n_classes:
             continue
         purity = float(table[keep].max(1).values.sum()) / rows
         if purity >= LEAK_PURITY and purity > best.get("purity", 0.0):
