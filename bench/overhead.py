@@ -9,9 +9,10 @@ on the sampler's schedule for a run of known length (`planned_steps`: the first 
 then about 24 over the run). The bare loop and the monitored loop are timed in one process, on
 the same model, in alternating segments (so load from other processes on the machine weighs on
 both alike), in CPU time of the one torch thread (the work a step does; wall time on a shared
-machine adds the wait for a core). A segment is one sampling period of the monitored run (it holds exactly one
-per-layer sample), after a warm-up over the first three steps; the ratio printed is the median
-over the segment pairs of monitored / bare time. Peak memory (RSS) comes from a separate
+machine adds the wait for a core). A round is one sampling period of each variant (the
+monitored one holds exactly one per-layer sample), timed in `CHUNKS` interleaved chunks, after
+a warm-up over the first three steps; the ratio printed is the median over the rounds of
+monitored / bare time. Peak memory (RSS) comes from a separate
 process per variant running the same steps, every one of which imports nnlearn, so it compares
 what the variants allocate. Cockpit's economy configuration computes on every step, so its
 timing is taken over at most `COCKPIT_STEPS` steps (per-sample gradients of the 10M model take
@@ -46,6 +47,8 @@ SCALING = {
     "10M MLP": MODELS["10M MLP"][:4] + (30, 5),
 }
 VARIANTS = ("bare", "nnlearn", "cockpit")
+# a round (one sampling period of each variant) is timed in this many interleaved chunks
+CHUNKS = 8
 WARMUP = 5
 COCKPIT_STEPS = 10
 COCKPIT_WARMUP = 2  # its schedule has no sparse phase to reach
@@ -143,9 +146,17 @@ def worker(name: str, variant: str, threads: int, rounds: int) -> dict:
     segment("bare", warmup)
     segment("nnlearn", warmup)
     times: dict[str, list[float]] = {"bare": [], "nnlearn": []}
-    for _ in range(rounds):
-        for which in ("bare", "nnlearn"):
-            times[which].append(segment(which, steps))
+    chunk = max(1, steps // CHUNKS)
+    for r in range(rounds):
+        # one period of each, in interleaved chunks (the order alternating between rounds), so
+        # that a change of the machine's speed during the round weighs on both alike
+        spent = {"bare": 0.0, "nnlearn": 0.0}
+        order = ("bare", "nnlearn") if r % 2 == 0 else ("nnlearn", "bare")
+        for c in range(0, steps, chunk):
+            for which in order:
+                spent[which] += segment(which, min(chunk, steps - c)) * min(chunk, steps - c)
+        for which in order:
+            times[which].append(spent[which] / steps)
     monitor.detach()
     ratios = [m / b for m, b in zip(times["nnlearn"], times["bare"], strict=True)]
     return {

@@ -11,10 +11,10 @@
     mon.measurements  # -> metrics table + facts, torch-free, for the rules
 
 Every optimizer step records the training loss (`train_loss`) and the global L2 norm of all
-gradients before any clipping (`grad_norm`, one fused `_foreach_norm`; what
-`clip_grad_norm_` returns). The values stay on the device and are read in batches: on a CPU
-the loss is read every step (the loop needs it for the NaN stop, and a bare loop reads it too)
-and the gradient norms every `CPU_READ_EVERY` steps; on an accelerator both every
+gradients before any clipping (`grad_norm`, what `clip_grad_norm_` returns; how it is computed
+at the least cost is `nnlearn.monitor.signal`'s). The values are read in batches: on a CPU the
+loss is read every step (the loop needs it for the NaN stop, and a bare loop reads it too) and
+the gradient norms every `CPU_READ_EVERY` steps; on an accelerator both every
 `DEVICE_READ_EVERY` steps and on sampled steps, so no step waits for the device just to be
 measured. There, `after_update` returns the latest loss read, and the NaN stop of a loop that
 uses it comes up to `DEVICE_READ_EVERY - 1` steps late.
@@ -28,6 +28,7 @@ a while after the gradient norm jumps.
 from __future__ import annotations
 
 import math
+from itertools import repeat
 from typing import Any
 
 import torch
@@ -36,11 +37,14 @@ from torch import nn
 from nnlearn.measurements import Measurements, MetricsRecorder
 from nnlearn.monitor.instruments import Instrument, default_instruments
 from nnlearn.monitor.schedule import Sampler
+from nnlearn.monitor.signal import GradNormSignal
 
-# Batched reads of the every-step signal. On a CPU a read is a plain copy, 8 keeps the
-# triggered sampling at most 8 steps behind a jump; on a GPU one read per 32 steps is one
-# synchronisation per 32 steps.
-CPU_READ_EVERY = 8
+# Batched reads of the every-step signal. On a GPU one read per 32 steps is one synchronisation
+# per 32 steps. On a CPU a read is a plain copy, but computing a batch of kept gradients' norms
+# costs a few launches per parameter whatever the batch's length (see `signal`), and the
+# bookkeeping of a read is a few tens of microseconds: 32 steps share one there too. Triggered
+# sampling starts at most 32 steps after a jump; the every-step series itself misses nothing.
+CPU_READ_EVERY = 32
 DEVICE_READ_EVERY = 32
 
 
@@ -71,15 +75,17 @@ class Monitor:
         on_cpu = all(p.device.type == "cpu" for p in self.parameters)
         self._one_device = len({p.device for p in self.parameters}) <= 1
         self.read_every = CPU_READ_EVERY if on_cpu else DEVICE_READ_EVERY
+        self.signal = GradNormSignal(self.parameters, on_cpu, self.read_every)
         self._read_loss_now = on_cpu
         self.step = -1
         self._active: list[Instrument] = []
         self._sampled = False
         self.nonfinite_step: int | None = None
         self._attached = False
-        # the every-step signal waiting to be read: (step, loss) and (step, per-tensor norms)
+        # the every-step losses waiting to be read, (step, loss); the gradient norms wait in
+        # `self.signal`
         self._losses: list[tuple[int, Any]] = []
-        self._norms: list[tuple[int, list[torch.Tensor]]] = []
+        self._waiting = 0  # steps since the last read
         self._last_loss: float | None = None
         self._jumps_logged = 0
 
@@ -116,108 +122,93 @@ class Monitor:
 
     # -- the three calls a training loop makes ---------------------------------------------
     def step_begin(self, step: int | None = None) -> None:
-        self.step = self.step + 1 if step is None else step
-        step = self.step
+        self.step = step = self.step + 1 if step is None else step
         if not self._attached:
             self.attach()  # a loop that never entered `with monitor:` still gets measured
         if self.sample_all:
             self._active = list(self.instruments)
             self._sampled = True
         else:
-            self._sampled = self.sampler.due(step)
-            active = list(self._follow) if self._sampled else []
-            for due, group in self._groups:
-                if due(step):
-                    active += group
-            self._active = active
-            if self._sampled and self._follow:
-                self.recorder.add(
-                    self.run, step, "sample_triggered", float(self.sampler.dense(step))
-                )
+            self._sampled = sampled = self.sampler.due(step)
+            if sampled or self._groups:
+                self._active = self._due(step, sampled)
+            elif self._active:
+                self._active = []  # a step whose after_update never came
         for inst in self._active:
             inst.on_step_begin(step)
+
+    def _due(self, step: int, sampled: bool) -> list[Instrument]:
+        """The instruments measuring `step`."""
+        active = list(self._follow) if sampled else []
+        for due, group in self._groups:
+            if due(step):
+                active += group
+        if sampled and self._follow:
+            self.recorder.add(self.run, step, "sample_triggered", float(self.sampler.dense(step)))
+        return active
 
     def after_backward(self) -> None:
         for inst in self._active:
             inst.on_backward(self.step)
         if self.every_step:
-            grads = [p.grad for p in self.parameters if p.grad is not None]
-            norms = torch._foreach_norm(grads) if grads else []
-            if self._norms and self._norms[-1][0] == self.step:
-                self._norms[-1] = (self.step, norms)  # called twice in a step: the last counts
-            else:
-                self._norms.append((self.step, norms))
+            self.signal.record(self.step, self._sampled)
 
     def after_update(self, loss: torch.Tensor | float | None = None) -> float | None:
         """Record the step's training loss. Returns it as a float (NaN/Inf included); on an
         accelerator, the latest loss read from the device (see the module docstring)."""
-        for inst in self._active:
-            inst.on_update(self.step)
-        self._active = []
-        value: Any = None
-        if isinstance(loss, torch.Tensor):
-            value = loss.item() if self._read_loss_now else loss.detach()
-        elif loss is not None:
-            value = float(loss)
-        if value is not None:
+        if self._active:
+            for inst in self._active:
+                inst.on_update(self.step)
+            self._active = []
+        if self._sampled:
+            self.signal.after_update()
+        if loss is not None:
+            if type(loss) is not torch.Tensor and not isinstance(loss, torch.Tensor):
+                value = float(loss)
+            elif self._read_loss_now:
+                value = loss.item()
+            else:
+                value = loss.detach()
             self._losses.append((self.step, value))
-            if isinstance(value, float):
+            if type(value) is float:
                 self._last_loss = value
                 if not math.isfinite(value) and self.nonfinite_step is None:
                     self.nonfinite_step = self.step
-        if (
-            self._sampled
-            or len(self._norms) >= self.read_every
-            or (len(self._losses) >= self.read_every)
-        ):
+        self._waiting += 1
+        if self._sampled or self._waiting >= self.read_every:
             self.flush()
         return None if loss is None else self._last_loss
 
     def flush(self) -> None:
         """Read the waiting every-step values from the device (one copy) and record them."""
         losses, self._losses = self._losses, []
-        norms, self._norms = self._norms, []
-        if not losses and not norms:
+        self._waiting = 0
+        if not losses and not len(self.signal):
             return
-        on_device = [v for _, v in losses if not isinstance(v, float)]
-        counts = {len(ns) for _, ns in norms}
-        flat = [t for _, ns in norms for t in ns]
-        parts = []
+        on_device = [v for _, v in losses if type(v) is not float]
+        steps, norms, finish = self.signal.take(self._stack)
+        parts = ([self._stack(on_device)] if on_device else []) + (
+            [norms] if norms is not None else []
+        )
+        values = (
+            (torch.cat(parts) if len(parts) > 1 else parts[0]).tolist() if parts else []
+        )  # the one copy
+        totals = finish(values[len(on_device) :])
         if on_device:
-            parts.append(self._stack(on_device))
-        if flat:
-            squares = self._stack(flat).square()
-            if len(counts) == 1:  # the usual case: one squared total per step, on the device
-                squares = squares.view(len(norms), -1).sum(1).sqrt()
-            parts.append(squares)
-        values = (torch.cat(parts) if len(parts) > 1 else parts[0]).tolist() if parts else []
-        read = iter(values)  # the one copy
-        rows = []
-        for step, v in losses:
-            value = v if isinstance(v, float) else next(read)
-            rows.append((self.run, step, "train_loss", "", value))
-            if not math.isfinite(value) and self.nonfinite_step is None:
-                self.nonfinite_step = step
-        if losses:
+            read = iter(values)
+            losses = [(s, v if type(v) is float else next(read)) for s, v in losses]
+            bad = [(s, v) for s, v in losses if not math.isfinite(v)]
+            if bad and self.nonfinite_step is None:
+                self.nonfinite_step = bad[0][0]
             # the first non-finite loss of the batch, if any, is what the loop's NaN stop sees
-            bad = [r[4] for r in rows if not math.isfinite(r[4])]
-            self._last_loss = bad[0] if bad else rows[-1][4]
-        steps, totals = [], []
-        uniform = len(counts) == 1
-        for step, ns in norms:
-            if not ns:
-                total = 0.0
-            elif uniform:
-                total = next(read)
-            else:
-                total = math.sqrt(sum(next(read) for _ in ns))
-            steps.append(step)
-            totals.append(total)
-            rows.append((self.run, step, "grad_norm", "", total))
+            self._last_loss = bad[0][1] if bad else losses[-1][1]
+        run = self.run
+        rows = [(run, s, "train_loss", "", v) for s, v in losses]
+        rows += zip(repeat(run), steps, repeat("grad_norm"), repeat(""), totals)
         if not self.sample_all and steps:
             self.sampler.observe(steps, totals, self.step)
             for step, ratio in self.sampler.jumps[self._jumps_logged :]:
-                rows.append((self.run, step, "grad_norm_jump", "", ratio))
+                rows.append((run, step, "grad_norm_jump", "", ratio))
             self._jumps_logged = len(self.sampler.jumps)
         self.recorder.extend(rows)
 

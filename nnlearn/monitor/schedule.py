@@ -70,6 +70,7 @@ class Sampler:
         self._fresh = 0
         self.triggered = 0  # steps sampled because of a jump
         self.jumps: list[tuple[int, float]] = []  # (step, norm / median) of each jump
+        self._last_triggered = -1  # the last step above the threshold
 
     def due(self, step: int) -> bool:
         """Whether `step` is sampled; None of this changes state except the regular schedule's
@@ -104,12 +105,15 @@ class Sampler:
         baseline = self._frozen
         if baseline is None and len(self._history) >= MIN_HISTORY:
             if self._baseline is None or self._fresh >= HISTORY // 2:
-                ordered = sorted(self._history)
-                median = ordered[len(ordered) // 2]
-                mad = sorted([abs(v - median) for v in ordered])[len(ordered) // 2]
-                self._baseline = median, max(math.log(JUMP_RATIO), Z * 1.4826 * mad)
-                self._fresh = 0
+                self._baseline = self._median_and_threshold()
             baseline = self._baseline
+        if baseline is not None and norms:
+            low, high = min(norms), max(norms)
+            if low > 0 and math.isfinite(high) and math.log(high) - baseline[0] < baseline[1]:
+                self._history.extend(map(math.log, norms))  # no jump in the batch
+                self._fresh += len(norms)
+                self._frozen = None
+                return
         jumped = False
         for step, norm in zip(steps, norms, strict=True):
             if not math.isfinite(norm):
@@ -123,9 +127,20 @@ class Sampler:
                 else:
                     self._history.append(value)
                     self._fresh += 1
+                    if baseline is None and len(self._history) >= MIN_HISTORY:
+                        # the run's first baseline, as soon as there is one (mid-batch)
+                        baseline = self._baseline = self._median_and_threshold()
         self._frozen = baseline if jumped and self.triggered < MAX_TRIGGERED else None
 
+    def _median_and_threshold(self) -> tuple[float, float]:
+        ordered = sorted(self._history)
+        median = ordered[len(ordered) // 2]
+        mad = sorted([abs(v - median) for v in ordered])[len(ordered) // 2]
+        self._fresh = 0
+        return median, max(math.log(JUMP_RATIO), Z * 1.4826 * mad)
+
     def _trigger(self, step: int, ratio: float, now: int) -> None:
-        if self._frozen is None or not self.jumps or self.jumps[-1][0] < step - DENSE:
+        if not self.jumps or step > self._last_triggered + DENSE:
             self.jumps.append((step, ratio))  # a new jump; the steps of a burst extend it
+        self._last_triggered = step
         self._dense_until = max(self._dense_until, now + DENSE)
