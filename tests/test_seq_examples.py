@@ -79,13 +79,14 @@ def test_healthy_twin_is_quiet(name):
 
 @pytest.mark.slow
 def test_warmup_twin_needs_no_warmup():
-    """The Transformer with a 50-step warm-up at Adam 3e-2 learns (val accuracy ~100%), and
-    the warmup experiment has nothing to add: no E904. It is not fully quiet: at this rate its
-    loss still spikes once the warm-up reaches the peak (G403 / L103 report it), which the
+    """The Transformer with a 100-step warm-up at Adam 3e-2 learns (val accuracy 0.90-1.00 over
+    seeds 0-4 and two CPU kernel sets in a plain loop, against the fault's 0.54), and the
+    warmup experiment has nothing to add: no E904. It is not fully quiet: at this rate its
+    loss still spikes while the warm-up nears the peak (G403 / L103 report it), which the
     README says."""
     result = probe(EXAMPLES / "seq_transformer_warmup.yaml", sets=BUDGET)
     assert "E904" not in {f.rule for f in result.findings}
-    assert float(result.measurements.series("val_acc").iloc[-1]) >= 0.9
+    assert float(result.measurements.series("val_acc").iloc[-1]) >= 0.85
 
 
 @pytest.mark.slow

@@ -80,7 +80,7 @@ CASES = {
         {},
         M.TinyTransformerClassifier,
         {},
-        {"lr": 3e-2, "warmup": 50, "steps": 200},
+        {"lr": 3e-2, "warmup": 100, "steps": 200},
     ),
     "transformer_no_warmup": (
         D.marker_reviews,
