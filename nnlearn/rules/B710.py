@@ -8,7 +8,7 @@ from nnlearn.rules.base import Cause, Rule, Severity
 from nnlearn.rules.curves import finite
 from nnlearn.rules.E904 import warmup_helps
 from nnlearn.rules.evidence import table
-from nnlearn.rules.fit import experiment, reference_loss
+from nnlearn.rules.fit import experiment, reference_loss, too_few_parameters
 
 
 def gain_below(reference: float, losses) -> float:
@@ -117,10 +117,9 @@ class B710(Rule):
         # blindness is what is left when nothing else explains a model that cannot learn: the
         # classic causes (dead or saturated units, vanishing gradients, symmetric init, data
         # problems, a learning rate outside its range, too few parameters) come first
-        from nnlearn.rules.E901 import _too_few_parameters
         from nnlearn.rules.why import explain
 
-        if explain(m, skip=(self.code,)) is not None or _too_few_parameters(m, batch):
+        if explain(m, skip=(self.code,)) is not None or too_few_parameters(m, batch):
             return []
         update = float(per_step.median())
         return [

@@ -3,8 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
-from nnlearn.rules.F802 import _too_few_parameters
-from nnlearn.rules.fit import experiment, lr_outside_range
+from nnlearn.rules.fit import experiment, lr_outside_range, too_few_parameters
 from nnlearn.rules.why import explain
 
 
@@ -83,7 +82,7 @@ class E901(Rule):
         found = explain(m)
         if found is not None:
             cause, fixes, why = found.cause, found.fixes, found.clause()
-        elif _too_few_parameters(m, batch):
+        elif too_few_parameters(m, batch):
             cause = Cause.LOW_CAPACITY
             why = (
                 f"the model's {m.fact('model.n_trainable')} parameters are too few to memorise "

@@ -3,7 +3,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
-from nnlearn.rules.fit import experiment, last, lr_outside_range, reference_loss, relative_drop
+from nnlearn.rules.fit import (
+    could_memorise_training_set,
+    experiment,
+    last,
+    lr_outside_range,
+    reference_loss,
+    relative_drop,
+    too_few_parameters,
+)
 
 
 @dataclass
@@ -116,10 +124,10 @@ class F802(Rule):
                     head + f"; yet it memorises one batch ({batch_ratio:.1%} of chance): "
                     "the setup works, the model is too small for the data",
                     evidence,
-                    noise=_could_memorise_training_set(m),
+                    noise=could_memorise_training_set(m),
                 )
             ]
-        if batch_drop >= self.min_batch_drop and _too_few_parameters(m, batch):
+        if batch_drop >= self.min_batch_drop and too_few_parameters(m, batch):
             return [
                 self._found(
                     m,
@@ -166,29 +174,3 @@ class F802(Rule):
                 ],
             )
         return self.finding(message, evidence)
-
-
-def _could_memorise_training_set(m) -> bool:
-    """At least Zhang et al.'s 2n + d parameters for the n training samples: a model that fails
-    to fit them anyway is not short of capacity."""
-    n_params, n_train = m.fact("model.n_trainable"), m.fact("data.n_train")
-    if not isinstance(n_params, int) or not isinstance(n_train, int):
-        return False
-    d = 1
-    for size in m.fact("data.input_shape") or []:
-        d *= int(size)
-    return n_params >= 2 * n_train + d
-
-
-def _too_few_parameters(m, batch: dict) -> bool:
-    """Fewer trainable parameters than the 2n + d with which a two-layer ReLU network can fit
-    any labels of n samples in d dimensions (Zhang et al. 2017, Theorem 1): only then is
-    failing to memorise the batch a matter of size."""
-    n_params = m.fact("model.n_trainable")
-    shape = m.fact("data.input_shape") or []
-    if not isinstance(n_params, int) or not batch.get("batch_size"):
-        return False
-    d = 1
-    for size in shape:
-        d *= int(size)
-    return n_params < 2 * int(batch["batch_size"]) + d

@@ -4,7 +4,13 @@ import math
 from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
-from nnlearn.rules.fit import experiment, last, lr_outside_range, reference_loss
+from nnlearn.rules.fit import (
+    experiment,
+    last,
+    lr_outside_range,
+    reference_loss,
+    too_few_parameters,
+)
 from nnlearn.rules.why import explain
 
 
@@ -154,9 +160,8 @@ class F804(Rule):
                 "it memorises a small batch, yet learns nothing general from the full set: "
                 "the inputs carry little signal about the labels",
             )
-        from nnlearn.rules.F802 import _too_few_parameters
 
-        if ratio is not None and _too_few_parameters(m, batch):
+        if ratio is not None and too_few_parameters(m, batch):
             return (
                 Cause.LOW_CAPACITY,
                 "it has too few parameters to memorise even one batch (Zhang et al.'s 2n + d)",

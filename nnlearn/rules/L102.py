@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
 from nnlearn.rules.curves import finite, smooth, window
-from nnlearn.rules.fit import experiment
+from nnlearn.rules.fit import could_memorise_training_set, experiment, too_few_parameters
 from nnlearn.rules.why import Why, explain
 
 
@@ -110,14 +110,13 @@ class L102(Rule):
 
 def fallback(m) -> Why | None:
     """What the experiments say when no other rule explains a flat loss (see Evidence)."""
-    from nnlearn.rules.F802 import _could_memorise_training_set, _too_few_parameters
 
     batch = experiment(m, "overfit_batch") or {}
     ratio = batch.get("final_ratio")
     memorised = (ratio is not None and ratio <= 0.1) or (batch.get("accuracy") or 0) >= 0.99
     start, end = batch.get("initial_loss"), batch.get("final_loss")
     learns_batch = bool(start) and end is not None and 1 - end / start >= 0.5
-    if memorised or (learns_batch and _could_memorise_training_set(m)):
+    if memorised or (learns_batch and could_memorise_training_set(m)):
         return Why(
             "",
             "overfit_batch",
@@ -128,7 +127,7 @@ def fallback(m) -> Why | None:
                 "measure the label noise (relabel a sample, compare annotators)",
             ],
         )
-    if ratio is not None and _too_few_parameters(m, batch):
+    if ratio is not None and too_few_parameters(m, batch):
         return Why(
             "",
             "overfit_batch",

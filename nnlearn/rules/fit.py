@@ -71,3 +71,30 @@ def relative_drop(values, start_fraction: float = 0.75) -> float | None:
     i = int(len(v) * start_fraction)
     before = float(v[max(i - 1, 0) : i + 1].mean())
     return (before - float(v[-2:].mean())) / before if before > 0 else None
+
+
+def _input_dims(m) -> int:
+    """d: the number of input values of one sample."""
+    d = 1
+    for size in m.fact("data.input_shape") or []:
+        d *= int(size)
+    return d
+
+
+def could_memorise_training_set(m) -> bool:
+    """At least Zhang et al.'s 2n + d parameters for the n training samples: a model that fails
+    to fit them anyway is not short of capacity."""
+    n_params, n_train = m.fact("model.n_trainable"), m.fact("data.n_train")
+    if not isinstance(n_params, int) or not isinstance(n_train, int):
+        return False
+    return n_params >= 2 * n_train + _input_dims(m)
+
+
+def too_few_parameters(m, batch: dict) -> bool:
+    """Fewer trainable parameters than the 2n + d with which a two-layer ReLU network can fit
+    any labels of n samples in d dimensions (Zhang et al. 2017, Theorem 1): only then is
+    failing to memorise the batch a matter of size."""
+    n_params = m.fact("model.n_trainable")
+    if not isinstance(n_params, int) or not batch.get("batch_size"):
+        return False
+    return n_params < 2 * int(batch["batch_size"]) + _input_dims(m)
