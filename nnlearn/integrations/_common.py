@@ -36,6 +36,37 @@ class Output:
         return probe.result
 
 
+class ProbeCallback:
+    """The options both callbacks take, and their state before training starts. A subclass sets
+    its own extra state in `_init_state` (called here, and by nothing else)."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        fail_on: str = "error",
+        print_report: bool = True,
+        quiet: bool = False,
+        save_dir: str | Path | None = None,
+        junit: str | Path | None = None,
+        markdown: str | Path | None = None,
+        json: str | Path | None = None,
+        audit: bool = True,
+        disable: tuple[str, ...] = (),
+        thresholds: dict | None = None,
+    ):
+        super().__init__()
+        self.name, self.fail_on, self.audit = name, fail_on, audit
+        self.output = Output(print_report, quiet, save_dir, junit, markdown, json)
+        self.disable, self.thresholds = disable, thresholds
+        self.probe = None
+        self.result = None  # the ProbeResult, once training ends
+        self._init_state()
+
+    def _init_state(self) -> None:
+        pass
+
+
 def audit_note(exc: BaseException) -> str:
     """One line for the report when the data audits cannot read a dataset (datasets whose
     items are mappings, `input_ids`/`labels`, are read by the audits only as (x, y) pairs)."""

@@ -14,7 +14,6 @@ and, as `PLNnlearnCallback`, with the older `pytorch_lightning` package.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 try:
@@ -23,7 +22,7 @@ except ImportError:  # only the older package is installed
     from pytorch_lightning import Callback as _Callback
 
 from nnlearn.api import Probe
-from nnlearn.integrations._common import Output, audit_note, first_number, hints
+from nnlearn.integrations._common import ProbeCallback, audit_note, first_number, hints
 
 # the framework's words for the usual fixes, added after nnlearn's own (by rule, then cause)
 FIXES: dict[str, tuple[str, ...]] = {
@@ -49,30 +48,12 @@ VAL_ACC = ("val_acc", "val_accuracy", "val/acc", "valid_acc", "val_acc_epoch")
 TRAIN_LOSS = ("train_loss", "train_loss_step", "loss", "train/loss")
 
 
-class _Adapter:
+class _Adapter(ProbeCallback):
     """The callback's logic, shared by the `lightning` and `pytorch_lightning` classes."""
 
-    def __init__(
-        self,
-        name: str | None = None,
-        *,
-        fail_on: str = "error",
-        print_report: bool = True,
-        quiet: bool = False,
-        save_dir: str | Path | None = None,
-        junit: str | Path | None = None,
-        markdown: str | Path | None = None,
-        json: str | Path | None = None,
-        audit: bool = True,
-        disable: tuple[str, ...] = (),
-        thresholds: dict | None = None,
-    ):
-        super().__init__()
-        self.name, self.fail_on, self.audit = name, fail_on, audit
-        self.output = Output(print_report, quiet, save_dir, junit, markdown, json)
-        self.disable, self.thresholds = disable, thresholds
-        self.probe: Probe | None = None
-        self.result = None  # the ProbeResult, once fit ends
+    probe: Probe | None
+
+    def _init_state(self) -> None:
         self._steps_before = 0
 
     def on_train_start(self, trainer, pl_module) -> None:

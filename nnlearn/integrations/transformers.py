@@ -12,13 +12,12 @@ loss); `on_evaluate` gives `eval_loss` and `eval_accuracy` as the validation met
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
 
 from nnlearn.api import Probe
-from nnlearn.integrations._common import Output, audit_note, first_number, hints
+from nnlearn.integrations._common import ProbeCallback, audit_note, first_number, hints
 
 # the framework's words for the usual fixes, added after nnlearn's own (by rule, then cause)
 FIXES: dict[str, tuple[str, ...]] = {
@@ -40,7 +39,7 @@ EVAL_LOSS = ("eval_loss", "eval_val_loss")
 EVAL_ACC = ("eval_accuracy", "eval_acc", "eval_val_acc")
 
 
-class NnlearnCallback(TrainerCallback):
+class NnlearnCallback(ProbeCallback, TrainerCallback):
     """Probe a Trainer run; `.result` after `trainer.train()`.
 
     `name` (default: the model's class), `fail_on` (the gate of `result.exit_code()`),
@@ -49,26 +48,9 @@ class NnlearnCallback(TrainerCallback):
     training and evaluation datasets, where they yield (x, y) pairs), `disable` / `thresholds`
     (rules, as in a spec)."""
 
-    def __init__(
-        self,
-        name: str | None = None,
-        *,
-        fail_on: str = "error",
-        print_report: bool = True,
-        quiet: bool = False,
-        save_dir: str | Path | None = None,
-        junit: str | Path | None = None,
-        markdown: str | Path | None = None,
-        json: str | Path | None = None,
-        audit: bool = True,
-        disable: tuple[str, ...] = (),
-        thresholds: dict | None = None,
-    ):
-        self.name, self.fail_on, self.audit = name, fail_on, audit
-        self.output = Output(print_report, quiet, save_dir, junit, markdown, json)
-        self.disable, self.thresholds = disable, thresholds
-        self.probe: Probe | None = None
-        self.result = None  # the ProbeResult, once training ends
+    probe: Probe | None
+
+    def _init_state(self) -> None:
         self._losses: list[torch.Tensor] = []  # the model's losses since the last step
         self._seen_model_loss = False
         self._flushed = 0  # optimizer steps whose losses were handed to the probe
