@@ -114,26 +114,10 @@ def report_dict(result: CheckResult, fail_on: str) -> dict[str, Any]:
 
 def check_markdown(result: CheckResult, fail_on: str, exit_code: int) -> str:
     """The Markdown report of a check: verdict, findings by root cause, what was read, curves."""
-    from nnlearn.report.markdown import _curves, _finding, cell
-    from nnlearn.report.summary import counts_text, top_cause
-    from nnlearn.verdict import diagnosis
+    from nnlearn.report.markdown import _curves, cell, verdict_and_findings
 
     out = [f"# nnlearn check: {result.spec.name} is {result.verdict}", ""]
-    top = top_cause(result)
-    out += [f"**Verdict: {result.verdict}**." + (f" Most likely cause: {top}." if top else ""), ""]
-    out += [
-        f"{counts_text(result.findings)}; `--fail-on {fail_on}` gives exit code {exit_code}.",
-        "",
-    ]
-    if result.findings:
-        out += ["## Findings, most likely root cause first", ""]
-        for i, group in enumerate(diagnosis(result.findings).groups, 1):
-            out += [f"### {i}. `{group.cause.value}`", ""]
-            lead, consequences = group.split()
-            for f in lead:
-                out += _finding(f, fixes=True)
-            for f in consequences:
-                out += _finding(f, fixes=False)
+    out += verdict_and_findings(result, fail_on, exit_code)
     m = result.measurements
     out += ["## Log", "", "| | |", "|---|---|", f"| file | `{cell(result.spec_path)}` |"]
     out += [f"| steps | {m.fact('run.steps_done', 0)} ({m.fact('run.logged_rows', '?')} rows) |"]

@@ -38,14 +38,34 @@ def render_markdown(
     result, fail_on: str, exit_code: int, *, plots: dict[str, str] | None = None, at=None
 ) -> str:
     """`plots` maps a plot's name to its file; `at` is the folder the report is written to."""
-    from nnlearn.verdict import diagnosis
-
     out = [f"# nnlearn: {result.name} is {result.verdict}", ""]
     if getattr(result, "partial", None):
         out += [f"> **Partial report.** {result.notes[0] if result.notes else ''}", ""]
+    out += verdict_and_findings(result, fail_on, exit_code, verdict_reason(result))
+    out += ["## Run", ""] + _run_table(result) + [""]
+    out += _curves(result, plots or {}, at)
+    if result.experiments:
+        out += ["## Experiments", "", "```json"]
+        out += [json.dumps(_compact(result.experiments), indent=1, default=str), "```", ""]
+    if result.notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in result.notes] + [""]
+    if result.spec is not None:  # None: the user's own loop (nnlearn.Probe), no spec
+        out += ["## Spec", "", "```yaml"]
+        out += [yaml.safe_dump(result.spec.to_mapping(), sort_keys=False).rstrip(), "```", ""]
+    out += ["## Environment", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {cell(v)} |" for k, v in environment(result).items()]
+    out += ["", f"_Made by nnlearn {__version__}: `nnlearn explain RULE` explains a finding._"]
+    return "\n".join(out) + "\n"
+
+
+def verdict_and_findings(result, fail_on: str, exit_code: int, reason: str = "") -> list[str]:
+    """The verdict, the counts and the gate, then the findings grouped by root cause: what
+    the probe's and the check's reports share."""
+    from nnlearn.verdict import diagnosis
+
     top = top_cause(result)
     cause = f" Most likely cause: {top}." if top else ""
-    out += [f"**Verdict: {result.verdict}**.{cause} {verdict_reason(result)}.", ""]
+    out = [f"**Verdict: {result.verdict}**.{cause}" + (f" {reason}." if reason else ""), ""]
     out += [
         f"{counts_text(result.findings)}; `--fail-on {fail_on}` gives exit code {exit_code}.",
         "",
@@ -61,20 +81,7 @@ def render_markdown(
                 out += ["**Also explains:**", ""]
                 for f in consequences:
                     out += _finding(f, fixes=False)
-    out += ["## Run", ""] + _run_table(result) + [""]
-    out += _curves(result, plots or {}, at)
-    if result.experiments:
-        out += ["## Experiments", "", "```json"]
-        out += [json.dumps(_compact(result.experiments), indent=1, default=str), "```", ""]
-    if result.notes:
-        out += ["## Notes", ""] + [f"- {n}" for n in result.notes] + [""]
-    if result.spec is not None:  # None: the user's own loop (nnlearn.Probe), no spec
-        out += ["## Spec", "", "```yaml"]
-        out += [yaml.safe_dump(result.spec.to_mapping(), sort_keys=False).rstrip(), "```", ""]
-    out += ["## Environment", "", "| | |", "|---|---|"]
-    out += [f"| {k} | {cell(v)} |" for k, v in environment(result).items()]
-    out += ["", f"_Made by nnlearn {__version__}: `nnlearn explain RULE` explains a finding._"]
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _finding(f, *, fixes: bool) -> list[str]:
