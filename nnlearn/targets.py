@@ -16,6 +16,7 @@ that uses these keys.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import difflib
 import importlib
 import inspect
@@ -35,18 +36,21 @@ HYDRA_KEYS = ("_partial_", "_args_", "_recursive_", "_convert_")
 CONVERT_MODES = ("none", "partial", "object", "all")
 
 
-# the folder of the spec whose targets were imported last: Hydra imports nested `_target_`
-# blocks itself (while building them, or while `validate` checks them), from the same folder
-_CURRENT_FOLDER: list[Path | None] = [None]
+# the folder of the spec whose targets were imported last in this context (thread, task):
+# Hydra imports nested `_target_` blocks itself (while building them, or while `validate`
+# checks them), from the same folder
+_SPEC_FOLDER: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "nnlearn_spec_folder", default=None
+)
 
 
 def import_target(dotted: str, field: str, file: str | None, base_dir: Path | None) -> Callable:
     """`pkg.mod.fn` or `pkg.mod:fn` -> the callable. Without `base_dir` (a nested block), the
     folder of the spec being loaded."""
     if base_dir is not None:
-        _CURRENT_FOLDER[0] = base_dir
+        _SPEC_FOLDER.set(base_dir)
     else:
-        base_dir = _CURRENT_FOLDER[0]
+        base_dir = _SPEC_FOLDER.get()
     with spec_folder_on_path(base_dir):
         return _import_target(dotted, field, file, base_dir)
 
@@ -265,7 +269,7 @@ def instantiate_call(fn: Callable, args: tuple, kwargs: dict[str, Any]) -> Any:
 
     config = {k: v for k, v in kwargs.items() if k != "_partial_"}
     config[_ARGS_SLOT] = config.pop("_args_", [])
-    with spec_folder_on_path(_CURRENT_FOLDER[0]):  # nested targets from the spec's folder
+    with spec_folder_on_path(_SPEC_FOLDER.get()):  # nested targets from the spec's folder
         built = dict(instantiate({"_target_": "builtins.dict", **config}))
     extra = list(built.pop(_ARGS_SLOT, []) or [])
     return fn(*args, *extra, **built)
