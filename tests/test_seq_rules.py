@@ -168,15 +168,22 @@ def test_f805_quiet_when_the_model_does_not_exploit_it_or_nothing_leaks():
 # -- G403 gradient-norm bursts ----------------------------------------------------------------
 
 
-def burst_rows(clipped: bool = False):
+BURSTS = (13, 14, 30, 45)
+
+
+def burst_rows(clipped: bool = False, hard_batches: bool = False):
     """Every-step gradient norm ~0.3 with bursts at steps 13-45 (as an unclipped LSTM shows);
-    the loss jumps after each burst unless the update was clipped."""
+    the loss jumps on the steps after each burst (the update threw the weights) unless it was
+    clipped. `hard_batches`: the loss is high on the burst steps themselves and normal after
+    (a hard sample at batch size 1 made the large gradient; the update did no harm)."""
     grad, loss = [], []
     for i in range(200):
-        burst = i in (13, 14, 30, 45)
-        grad.append(30.0 if burst else 0.3 + 0.02 * math.sin(i))
-        jump = burst and not clipped
-        loss.append((3.4 - 0.01 * i) + (4.0 if jump or (i - 1 in (13, 30, 45) and jump) else 0.0))
+        grad.append(30.0 if i in BURSTS else 0.3 + 0.02 * math.sin(i))
+        if hard_batches:
+            jump = i in BURSTS
+        else:
+            jump = not clipped and any(0 < i - b <= 2 for b in BURSTS)
+        loss.append((3.4 - 0.01 * i) + (4.0 if jump else 0.0))
     return series("grad_norm", grad) + series("train_loss", loss)
 
 
@@ -189,6 +196,8 @@ def test_g403_fires_on_unclipped_bursts():
 def test_g403_quiet_when_the_loss_does_not_follow_or_norm_is_steady():
     facts = {"init": {"chance_loss": 3.47}}
     assert rule("G403").evaluate(measurements(burst_rows(clipped=True), facts)) == []
+    # the burst steps' own losses are high (hard batches), the steps after them are not
+    assert rule("G403").evaluate(measurements(burst_rows(hard_batches=True), facts)) == []
     steady = series("grad_norm", [0.3] * 200) + falling_loss(start=3.4)
     assert rule("G403").evaluate(measurements(steady, facts)) == []
     sparse = series("grad_norm", [0.3, 30.0, 0.3]) + falling_loss(start=3.4)
