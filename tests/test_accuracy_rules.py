@@ -55,6 +55,15 @@ def test_e901_takes_dead_units_from_a501():
     assert f.cause == Cause.DEAD_UNITS and f.evidence["explained_by"] == "A501"
 
 
+def test_a_partly_dead_layer_does_not_explain_a_run_that_does_not_learn():
+    # label_noise at seed 1: 52% of a layer dead, the loss at the noise floor; A501 still warns
+    half = series("dead_frac", [0.1, 0.5, 0.52, 0.52, 0.53], layer="net.4")
+    half += series("dead_frac", [0.19], run="init", layer="net.4")
+    (f,) = run("E901", half, facts())
+    assert f.cause != Cause.DEAD_UNITS and f.evidence["explained_by"] != "A501"
+    assert [g.rule for g in run("A501", half)] == ["A501"]
+
+
 def test_e901_takes_vanishing_gradients_from_g401():
     rows = []
     for step in range(0, 300, 25):

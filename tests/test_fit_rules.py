@@ -210,6 +210,15 @@ def test_F804_quiet_when_the_model_beats_the_majority_class():
     assert evaluate("F804", baseline_case([0.6, 0.9, 0.99, 1.0], [0.7, 0.1, 0.02, 0.01])) == []
 
 
+def test_F804_fires_when_an_accuracy_past_the_majority_comes_with_losses_above_chance():
+    # raw_credit at seed 1: 0.558 accuracy against 0.345 here, losses ~4x the chance level
+    m = baseline_case([0.5, 0.55, 0.56, 0.56], [5.0, 4.0, 3.5, 3.0])
+    [f] = evaluate("F804", m)
+    assert "end above" in f.message and f.severity.value == "error"
+    # the healthy twin: the same accuracy with a training loss below chance is learning
+    assert evaluate("F804", baseline_case([0.5, 0.55, 0.56, 0.56], [1.0, 0.8, 0.7, 0.6])) == []
+
+
 def test_F804_regression_compares_losses():
     facts = {"experiments": {"baseline": {"val_loss": 4.0}}, "run": {"steps_done": 500}}
     worse = measurements(evals("val_loss", [4.2, 4.0, 3.9, 3.95]), facts)
