@@ -76,6 +76,10 @@ class Monitor:
         self._one_device = len({p.device for p in self.parameters}) <= 1
         self.read_every = CPU_READ_EVERY if on_cpu else DEVICE_READ_EVERY
         self.signal = GradNormSignal(self.parameters, on_cpu, self.read_every)
+        # on a CPU the loss is read at once; on an accelerator a sampled step synchronises
+        # anyway (its instruments copy their values to the host), so the waiting values are
+        # read with it, while on a CPU a read costs the batch's norm computation whenever it
+        # comes: there only every `read_every` steps
         self._read_loss_now = on_cpu
         self.step = -1
         self._active: list[Instrument] = []
@@ -175,7 +179,7 @@ class Monitor:
                 if not math.isfinite(value) and self.nonfinite_step is None:
                     self.nonfinite_step = self.step
         self._waiting += 1
-        if self._sampled or self._waiting >= self.read_every:
+        if self._waiting >= self.read_every or (self._sampled and not self._read_loss_now):
             self.flush()
         return None if loss is None else self._last_loss
 
