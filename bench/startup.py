@@ -3,8 +3,9 @@
     python bench/startup.py [--runs N]
 
 For each command: the median wall time and the median CPU time (user + system of the child;
-steadier than wall time on a shared machine) over N runs, their ratios to the typer + rich
-baseline (the target for `explain` and `rules`: 2x), and whether numpy, pandas or torch were
+steadier than wall time on a shared machine) over N rounds (each round runs every command
+once), and the median over the rounds of their ratios to the typer + rich baseline of the same
+round (the target for `explain` and `rules`: 2x), and whether numpy, pandas or torch were
 imported (`-X importtime`; none of them may be). The rule catalogue is read from its cache
 (`nnlearn.rules.catalogue`): one untimed warm-up run builds it first, as a first use does.
 """
@@ -32,17 +33,14 @@ COMMANDS = {
 HEAVY = ("numpy", "pandas", "torch")
 
 
-def timed(cmd: list[str], runs: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of `cmd`."""
-    walls, cpus = [], []
-    for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        subprocess.run(cmd, capture_output=True, check=False)
-        walls.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(walls), statistics.median(cpus)
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of `cmd`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def heavy_imports(cmd: list[str]) -> list[str]:
@@ -58,18 +56,29 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     subprocess.run(COMMANDS["nnlearn rules"], capture_output=True, check=False)  # the cache
-    base_wall, base_cpu = timed(COMMANDS[BASELINE], args.runs)
+    # every round runs each command once, so the machine's load weighs on the baseline and
+    # the command alike; a ratio is the median over the rounds of the command / the baseline
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in COMMANDS}
+    for _ in range(args.runs):
+        for name, cmd in COMMANDS.items():
+            runs[name].append(timed(cmd))
+    base = runs[BASELINE]
     print(
-        f'CLI start-up, median of {args.runs} runs; ratios to `python -c "{BASELINE}"` '
-        f"({base_wall * 1000:.0f} ms wall, {base_cpu * 1000:.0f} ms CPU)"
+        f'CLI start-up, median of {args.runs} rounds; ratios to `python -c "{BASELINE}"` '
+        f"in the same round ({statistics.median(w for w, _ in base) * 1000:.0f} ms wall, "
+        f"{statistics.median(c for _, c in base) * 1000:.0f} ms CPU)"
     )
     print(f"{'command':<30}{'wall ms':>8}{'ratio':>7}{'CPU ms':>8}{'ratio':>7}  heavy imports")
     for name, cmd in COMMANDS.items():
-        wall, cpu = timed(cmd, args.runs)
+        got = runs[name]
+        wall = statistics.median(w for w, _ in got)
+        cpu = statistics.median(c for _, c in got)
+        wall_ratio = statistics.median(w / b for (w, _), (b, _) in zip(got, base, strict=True))
+        cpu_ratio = statistics.median(c / b for (_, c), (_, b) in zip(got, base, strict=True))
         heavy = "-" if name in ("import torch",) else (", ".join(heavy_imports(cmd)) or "none")
         print(
-            f"{name:<30}{wall * 1000:>8.0f}{wall / base_wall:>7.2f}"
-            f"{cpu * 1000:>8.0f}{cpu / base_cpu:>7.2f}  {heavy}"
+            f"{name:<30}{wall * 1000:>8.0f}{wall_ratio:>7.2f}"
+            f"{cpu * 1000:>8.0f}{cpu_ratio:>7.2f}  {heavy}"
         )
     print("target: nnlearn explain and nnlearn rules within 2x the baseline, no heavy import")
 

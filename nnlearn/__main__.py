@@ -1,3 +1,3 @@
-from nnlearn.cli import main
+from nnlearn.entry import main
 
 main()

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from nnlearn.entry import main
+from nnlearn.entry import silence_stdout as _silence_stdout
 from nnlearn.errors import ExitCode, InputError, NnlearnError
 
 app = typer.Typer(
@@ -133,19 +135,6 @@ def _broken_pipe(exc: BaseException) -> bool:
         return False
     frames = traceback.extract_tb(exc.__traceback__)
     return bool(frames) and frames[-1].name == "on_broken_pipe"
-
-
-def _silence_stdout() -> None:
-    """stdout's reader went away (`| head -1`): further writes, and the interpreter's final
-    flush, go to /dev/null instead of raising BrokenPipeError again."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
 
 
 @app.command()
@@ -506,29 +495,6 @@ def version() -> None:
     from nnlearn import __version__
 
     typer.echo(__version__)
-
-
-def main() -> None:
-    from nnlearn.knowledge.fastpath import run_fast
-
-    code: int | str | None = 0
-    try:
-        if run_fast(sys.argv[1:]):  # `rules` and `explain` start without typer's pydantic
-            return
-        app()
-    except SystemExit as exc:
-        code = exc.code
-    except KeyboardInterrupt:  # before the probe's own handler was installed, or after it
-        try:
-            sys.stderr.write("interrupted\n")
-        except OSError:
-            pass
-        code = 130
-    try:
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        _silence_stdout()
-    sys.exit(code)
 
 
 __all__ = ["ExitCode", "app", "main"]

@@ -10,6 +10,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from nnlearn import knowledge
 from nnlearn.cli import app
 from nnlearn.knowledge.fastpath import run_fast
 from nnlearn.rules import catalogue as catalogue_module
@@ -57,6 +58,49 @@ def test_stale_or_damaged_catalogue_is_built_not_trusted(tmp_path, monkeypatch):
         finally:
             catalogue_module.catalogue.cache_clear()
     assert fake.read_text().startswith('{"fingerprint": "old"')  # nothing written
+
+
+def test_shipped_knowledge_index_is_current():
+    """Fails when an entry's source changed and `python -m nnlearn.rules.catalogue` was not
+    run; the shipped entries and search index are the ones built from the sources."""
+    shipped = json.loads(knowledge.SHIPPED.read_text())
+    assert shipped["fingerprint"] == knowledge.fingerprint(), (
+        "nnlearn/knowledge/index.json is stale: run `python -m nnlearn.rules.catalogue`"
+    )
+    assert shipped == knowledge.build_shipped()
+    assert [e.id for e in knowledge.entries()] == [e.id for e in knowledge.build_entries()]
+    assert knowledge.entries() == knowledge.build_entries()
+
+
+def test_stale_or_damaged_knowledge_index_is_built_not_trusted(tmp_path, monkeypatch):
+    from nnlearn.knowledge import search as search_module
+
+    fake = tmp_path / "index.json"
+    monkeypatch.setattr(knowledge, "SHIPPED", fake)
+    good = search_module.search("val loss goes up")
+    caches = (knowledge._shipped, knowledge.entries, search_module._index)
+    for text in ("{not json", json.dumps({"fingerprint": "old", "entries": [], "index": {}})):
+        fake.write_text(text)
+        for c in caches:
+            c.cache_clear()
+        try:
+            assert knowledge.entries() == knowledge.build_entries()
+            again = search_module.search("val loss goes up")
+            assert [(m.entry.id, m.score) for m in again] == [(m.entry.id, m.score) for m in good]
+        finally:
+            for c in caches:
+                c.cache_clear()
+    assert fake.read_text().startswith('{"fingerprint": "old"')  # nothing written
+
+
+@pytest.mark.parametrize("argv", [["version"], ["--version"]])
+def test_version_fast_path_prints_what_typer_prints(argv):
+    typer_out = CliRunner().invoke(app, argv)
+    assert typer_out.exit_code == 0
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert run_fast(argv)
+    assert buffer.getvalue() == typer_out.output
 
 
 @pytest.mark.parametrize("argv", [["rules", "--json"], ["explain", "loss", "is", "nan"]])

@@ -3,18 +3,29 @@
 Four kinds of entries: one per cause (written by hand, `causes.py`), one per FAQ topic
 (`faq.py`), triage pages for symptoms with several causes (`symptoms.py`), and one per rule, generated from the rule's docstring sections and class
 attributes, so every rule added to `nnlearn/rules/` has an entry without anyone writing one.
+
+Building the entries and their search index (`search`) stems ~12k words: more than half of
+`explain`'s start-up. Both are shipped, built, as `index.json` under a fingerprint of what they
+are made of (the rule catalogue's fingerprint and this package's sources that make them), exactly as the rule
+catalogue is (`nnlearn.rules.catalogue`): a stale or damaged file is ignored and everything is
+built in memory, nothing is written, and `python -m nnlearn.rules.catalogue` regenerates both.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from functools import cache
+from pathlib import Path
+from typing import Any
 
-from nnlearn.knowledge.causes import CAUSES
-from nnlearn.knowledge.faq import FAQ
-from nnlearn.knowledge.symptoms import SYMPTOMS
+KNOWLEDGE_DIR = Path(__file__).parent
+SHIPPED = KNOWLEDGE_DIR / "index.json"
+# the sources the entries and their search index are made of (the rule catalogue besides)
+SOURCES = ("__init__.py", "causes.py", "faq.py", "symptoms.py", "search.py")
 
 # the docstring sections every rule has, in order (STYLE.md)
 RULE_SECTIONS = ("What it detects", "Why it matters", "Evidence", "Example", "Fix")
@@ -61,6 +72,9 @@ def _paragraph(lines: list[str]) -> str:
 
 
 def cause_entry(cause: str, rules: list[str]) -> Entry:
+    from nnlearn.knowledge.causes import CAUSES
+    from nnlearn.knowledge.faq import FAQ
+
     c = CAUSES[cause]
     return Entry(
         id=cause,
@@ -83,6 +97,8 @@ def cause_entry(cause: str, rules: list[str]) -> Entry:
 
 
 def faq_entry(topic: str) -> Entry:
+    from nnlearn.knowledge.faq import FAQ
+
     t = FAQ[topic]
     return Entry(
         id=topic,
@@ -96,6 +112,8 @@ def faq_entry(topic: str) -> Entry:
 
 
 def symptom_entry(symptom: str) -> Entry:
+    from nnlearn.knowledge.symptoms import SYMPTOMS
+
     t = SYMPTOMS[symptom]
     return Entry(
         id=symptom,
@@ -118,6 +136,8 @@ def symptom_entry(symptom: str) -> Entry:
 
 def rule_entry(rule) -> Entry:
     """`rule`: a rule class or its description from `nnlearn.rules.catalogue`."""
+    from nnlearn.knowledge.causes import CAUSES
+
     if not isinstance(rule, dict):
         from nnlearn.rules.catalogue import describe
 
@@ -154,6 +174,17 @@ def rule_entry(rule) -> Entry:
 @cache
 def entries() -> tuple[Entry, ...]:
     """Every entry: FAQ topics, symptoms, causes, rules."""
+    shipped = _shipped()
+    if shipped is not None:
+        return tuple(_entry_from(d) for d in shipped["entries"])
+    return build_entries()
+
+
+def build_entries() -> tuple[Entry, ...]:
+    """The entries from their sources (the rule catalogue, causes, FAQ, symptoms)."""
+    from nnlearn.knowledge.causes import CAUSES
+    from nnlearn.knowledge.faq import FAQ
+    from nnlearn.knowledge.symptoms import SYMPTOMS
     from nnlearn.rules.catalogue import catalogue  # no rule module imported: no numpy
 
     rules = catalogue()
@@ -167,10 +198,68 @@ def entries() -> tuple[Entry, ...]:
     return tuple(out)
 
 
+def _entry_from(d: dict[str, Any]) -> Entry:
+    return Entry(**{**d, "sections": [(h, b) for h, b in d["sections"]]})
+
+
+@cache
+def fingerprint() -> str:
+    """A hash of the rule catalogue's fingerprint and the `SOURCES`."""
+    from nnlearn.rules.catalogue import fingerprint as rules_fingerprint
+
+    digest = hashlib.blake2b(rules_fingerprint().encode(), digest_size=12)
+    for name in SOURCES:
+        digest.update(name.encode() + b"\0" + (KNOWLEDGE_DIR / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@cache
+def _shipped() -> dict[str, Any] | None:
+    """The shipped index when it is current, else None."""
+    try:
+        data = json.loads(SHIPPED.read_text(encoding="utf-8"))
+        if data.get("fingerprint") == fingerprint() and isinstance(data["entries"], list):
+            return data
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def shipped_index() -> Any | None:
+    """The search index shipped beside the entries (`search`), when current."""
+    shipped = _shipped()
+    return None if shipped is None else shipped.get("index")
+
+
+def build_shipped() -> dict[str, Any]:
+    """What `index.json` holds: the entries and their search index, built from the sources."""
+    from nnlearn.knowledge.search import build_index
+
+    built = build_entries()
+    # through JSON, so that a built index and a shipped one are the same data
+    return json.loads(
+        json.dumps(
+            {
+                "fingerprint": fingerprint(),
+                "entries": [asdict(e) for e in built],
+                "index": build_index(built),
+            }
+        )
+    )
+
+
+def write_shipped() -> Path:
+    """Regenerate `index.json` (a development step, with the rule catalogue's)."""
+    SHIPPED.write_text(json.dumps(build_shipped(), sort_keys=True) + "\n", encoding="utf-8")
+    return SHIPPED
+
+
 def entry(entry_id: str) -> Entry | None:
     wanted = entry_id.strip().lower()
     return next((e for e in entries() if e.id.lower() == wanted), None)
 
 
 def cause_meaning(cause: str) -> str:
+    from nnlearn.knowledge.causes import CAUSES
+
     return CAUSES.get(cause, {}).get("meaning", "")

@@ -1,4 +1,4 @@
-"""`nnlearn rules` and `nnlearn explain ...` without going through typer.
+"""`nnlearn rules`, `nnlearn explain ...` and `nnlearn version` without going through typer.
 
 Typer (0.29) builds a pydantic `TypeAdapter` for the parameters of every invocation: importing
 pydantic costs more than typer and rich together (bench/startup.py). These two commands are
@@ -10,8 +10,13 @@ from __future__ import annotations
 
 
 def run_fast(argv: list[str]) -> bool:
-    """Run `argv` if it is a plain `rules [--json]` or `explain [WORDS...] [--json]`; True
-    when it ran."""
+    """Run `argv` if it is a plain `rules [--json]`, `explain [WORDS...] [--json]`, `version`
+    or `--version`; True when it ran."""
+    if argv in (["version"], ["--version"], ["-V"]):
+        from nnlearn import __version__
+
+        print(__version__ if argv == ["version"] else f"nnlearn {__version__}")
+        return True
     if not argv or argv[0] not in ("rules", "explain"):
         return False
     command, rest = argv[0], argv[1:]

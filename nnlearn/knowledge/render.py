@@ -11,7 +11,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from nnlearn.knowledge import Entry, entries
+from nnlearn.knowledge import Entry, entries, entry
 from nnlearn.knowledge.search import GOOD_MATCH, did_you_mean, search
 
 KIND_LABEL = {"faq": "question", "symptom": "symptom", "cause": "cause", "rule": "rule"}
@@ -101,11 +101,9 @@ def print_entry(e: dict[str, Any], console: Console) -> None:
 def _rule_line(item: str) -> str:
     """A rule id in a list reads better with its name and summary."""
     if _RULE_ID.match(item):
-        from nnlearn.rules.catalogue import catalogue
-
-        rule = catalogue().get(item)
-        if rule:
-            return f"{item} {rule['name']}: {rule['summary']}"
+        rule = entry(item)
+        if rule is not None and rule.kind == "rule":
+            return f"{rule.title}: {rule.summary}"
     return item
 
 

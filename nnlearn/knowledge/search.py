@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from nnlearn.knowledge import Entry, entries
+from nnlearn.knowledge import Entry, entries, shipped_index
 
 # below this score a match is a guess: answer with "did you mean" instead
 GOOD_MATCH = 2.5
@@ -125,19 +125,30 @@ class Match:
 
 @cache
 def _index() -> tuple[list[tuple[Entry, list[list[str]], set[str], set[str]]], dict[str, float]]:
-    """Per entry: its phrases' tokens, its title/summary tokens, its body tokens; and idf."""
+    """Per entry: its phrases' tokens, its title/summary tokens, its body tokens; and idf.
+    Read from the shipped index (`nnlearn.knowledge`) when it is current."""
+    all_entries = entries()
+    index = shipped_index() or build_index(all_entries)
+    rows = [
+        (e, phrases, set(head), set(body))
+        for e, (phrases, head, body) in zip(all_entries, index["rows"], strict=True)
+    ]
+    return rows, index["idf"]
+
+
+def build_index(all_entries: tuple[Entry, ...]) -> dict:
+    """The tokens of every entry's phrases, title and summary, and body; and their idf."""
     rows = []
     df: dict[str, int] = {}
-    for e in entries():
-        phrases = [tokens(p) for p in [e.title, *e.phrases]]
-        head = set(tokens(e.title + " " + e.summary + " " + e.id.replace("_", " ")))
-        body = set(tokens(" ".join(_flat(b) for _, b in e.sections)))
-        rows.append((e, [p for p in phrases if p], head, body))
-        for t in head | body | {t for p in phrases for t in p}:
+    for e in all_entries:
+        phrases = [p for p in (tokens(p) for p in [e.title, *e.phrases]) if p]
+        head = sorted(set(tokens(e.title + " " + e.summary + " " + e.id.replace("_", " "))))
+        body = sorted(set(tokens(" ".join(_flat(b) for _, b in e.sections))))
+        rows.append([phrases, head, body])
+        for t in {*head, *body, *(t for p in phrases for t in p)}:
             df[t] = df.get(t, 0) + 1
     n = len(rows)
-    idf = {t: math.log(1 + n / c) for t, c in df.items()}
-    return rows, idf
+    return {"rows": rows, "idf": {t: math.log(1 + n / c) for t, c in sorted(df.items())}}
 
 
 def _flat(body) -> str:

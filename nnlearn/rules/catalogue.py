@@ -6,8 +6,9 @@ thresholds, fixes) is plain data, shipped beside them as `catalogue.json` under 
 the rule sources (their names and contents). When a rule is added or edited and the file was
 not regenerated, the fingerprint differs and the catalogue is built in memory from the rule
 classes: always right, only slower, and nothing is written anywhere (nnlearn writes only where
-the user asked). `python -m nnlearn.rules.catalogue` regenerates the file; a test fails while
-it is stale, so a release never ships a stale one.
+the user asked). `python -m nnlearn.rules.catalogue` regenerates the file (and the knowledge
+index built from it, `nnlearn.knowledge`); a test fails while it is stale, so a release never
+ships a stale one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ RULES_DIR = Path(__file__).parent
 SHIPPED = RULES_DIR / "catalogue.json"
 
 
+@cache
 def fingerprint() -> str:
     """A hash of nnlearn's version and every rule source file's name and contents (about 50
     small files: a millisecond to read)."""
@@ -80,3 +82,7 @@ def describe(cls) -> dict[str, Any]:
 
 if __name__ == "__main__":
     print(f"wrote {write_shipped()}")
+    from nnlearn import knowledge  # its index holds the rule entries: regenerated with them
+
+    knowledge.entries.cache_clear()
+    print(f"wrote {knowledge.write_shipped()}")
