@@ -87,6 +87,32 @@ def test_gradients_that_explode_before_the_loss_diverges_come_first():
     assert d.groups[0].cause == Cause.EXPLODING_GRADIENTS
 
 
+def test_a_warm_up_that_helps_does_not_put_the_rate_before_earlier_gradient_bursts():
+    # the unclipped LSTM at seed 1: bursts from step 4, the updates blow up at step 8, and the
+    # warm-up experiment (which also shrinks the burst steps) helps: the bursts still lead
+    def rate():
+        return [
+            finding("E901", Cause.LR_TOO_HIGH, E),
+            finding("E904", Cause.LR_TOO_HIGH, E, steps=100),
+            finding("U201", Cause.LR_TOO_HIGH, W, step=8),
+            finding("L103", Cause.LR_TOO_HIGH, E, step=24),
+        ]
+
+    bursts = finding("G403", Cause.EXPLODING_GRADIENTS, E, step=4)
+    rated = rate()
+    d = diagnosis([*rated, bursts])
+    assert d.findings[0] is bursts and d.groups[0].cause == Cause.EXPLODING_GRADIENTS
+    assert all(f.explained_by == "G403" for f in rated)
+    # lr_range's measurement still puts the rate first
+    measured = finding("E902", Cause.LR_TOO_HIGH, W, suggested_lr=1e-3)
+    early = finding("G403", Cause.EXPLODING_GRADIENTS, E, step=4)
+    d = diagnosis([*rate(), early, measured])
+    assert d.groups[0].cause == Cause.LR_TOO_HIGH and early.explained_by is not None
+    # and bursts that come after the updates blew up are their consequence
+    late = finding("G403", Cause.EXPLODING_GRADIENTS, E, step=30)
+    assert diagnosis([*rate(), late]).groups[0].cause == Cause.LR_TOO_HIGH
+
+
 def test_vanishing_gradients_explain_a_flat_loss():
     d = diagnosis(
         [finding("L102", Cause.LR_TOO_LOW), finding("G401", Cause.VANISHING_GRADIENTS, E)]
