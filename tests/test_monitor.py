@@ -40,6 +40,42 @@ def test_monitor_records_loss_and_grad_norm_every_step_and_instruments_on_schedu
     assert list(m.layers("layer_grad_norm").index) == [0, 1, 5, 10]
 
 
+def test_an_own_schedule_counts_again_when_the_step_numbers_go_back():
+    """A loop resumed from an earlier checkpoint numbers steps it has numbered before: the
+    instrument on its own schedule measures steps 20 and 40 again, as its schedule says (they
+    are not among the monitor's own sampled steps)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    mon = Monitor(model, opt, instruments=[LayerGradNorm(Schedule(every=20, first=0))])
+    measured = []
+    original = mon.instruments[0].on_backward
+    mon.instruments[0].on_backward = lambda step: (measured.append(step), original(step))
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    for step in [*range(45), *range(15, 45)]:
+        mon.step_begin(step)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        mon.after_backward()
+        opt.step()
+        mon.after_update(0.0)
+    assert measured == [0, 20, 40, 20, 40]
+
+
+@pytest.mark.parametrize("every,first", [(5, 2), (1, 0), (3, 0), (7, 9)])
+def test_schedule_next_due_is_the_next_step_it_picks(every, first):
+    schedule = Schedule(every=every, first=first)
+    for step in range(40):
+        assert schedule.next_due(step) == next(
+            s for s in range(step, step + every + 1) if schedule(s)
+        )
+
+
+def test_a_first_step_only_schedule_is_next_due_never_in_practice():
+    once = Schedule(every=2**62, first=1)
+    assert once.next_due(0) == 0 and once.next_due(1) == 2**62
+
+
 def test_grad_norm_matches_clip_grad_norm():
     model = nn.Linear(5, 2)
     x = torch.randn(8, 5)

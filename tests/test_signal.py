@@ -88,3 +88,37 @@ def test_parameters_without_gradients_and_sampled_steps_mix():
     assert mon.signal.defer  # kept, with None for the unused layer's parameters
     assert list(got.index) == list(range(40))
     assert got.to_numpy() == pytest.approx(expected, rel=1e-5)
+
+
+def test_kept_gradients_of_layers_sharing_a_shape_are_read_together_exactly():
+    """Weights whose shapes agree but for the first dimension (and all biases) are joined into
+    one tensor per shape when a batch is read; a convolution's 4-d weight among them."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.Flatten(),
+        nn.Linear(64, 8),
+        nn.Tanh(),
+        nn.Linear(8, 8),
+        nn.Tanh(),
+        nn.Linear(8, 3),
+    )
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    mon = Monitor(model, opt, instruments=[])
+    assert len(mon.signal._joins) < len(mon.signal.parameters)
+    expected = []
+    with mon:
+        for step in range(40):
+            mon.step_begin(step)
+            opt.zero_grad()
+            x, y = torch.randn(8, 2, 4, 4), torch.randint(0, 3, (8,))
+            nn.functional.cross_entropy(model(x), y).backward()
+            expected.append(float(nn.utils.get_total_norm([p.grad for p in model.parameters()])))
+            mon.after_backward()
+            opt.step()
+            mon.after_update(0.0)
+    assert mon.signal.defer
+    got = mon.measurements.series("grad_norm")
+    assert list(got.index) == list(range(40))
+    assert got.to_numpy() == pytest.approx(expected, rel=1e-5)

@@ -36,7 +36,7 @@ from torch import nn
 
 from nnlearn.measurements import Measurements, MetricsRecorder
 from nnlearn.monitor.instruments import Instrument, default_instruments
-from nnlearn.monitor.schedule import Sampler
+from nnlearn.monitor.schedule import Sampler, Schedule
 from nnlearn.monitor.signal import GradNormSignal
 
 # Batched reads of the every-step signal. On a GPU one read per 32 steps is one synchronisation
@@ -108,6 +108,10 @@ class Monitor:
                 key = inst.schedule if _hashable(inst.schedule) else id(inst.schedule)
                 groups.setdefault(key, (inst.schedule, []))[1].append(inst)
             self._groups = list(groups.values())
+            # the next step any group is due on: a `Schedule` knows it, another callable is
+            # asked every step
+            # (recomputed when the step numbers go back, as a loop counting per epoch does)
+            self._groups_at, self._groups_next = -1, 0 if self._groups else math.inf
             self._attached = True
         return self
 
@@ -134,7 +138,7 @@ class Monitor:
             self._sampled = True
         else:
             self._sampled = sampled = self.sampler.due(step)
-            if sampled or self._groups:
+            if sampled or not self._groups_at < step < self._groups_next:
                 self._active = self._due(step, sampled)
             elif self._active:
                 self._active = []  # a step whose after_update never came
@@ -144,9 +148,14 @@ class Monitor:
     def _due(self, step: int, sampled: bool) -> list[Instrument]:
         """The instruments measuring `step`."""
         active = list(self._follow) if sampled else []
+        upcoming = math.inf
         for due, group in self._groups:
             if due(step):
                 active += group
+            if upcoming > step + 1:
+                after = due.next_due(step + 1) if isinstance(due, Schedule) else step + 1
+                upcoming = min(upcoming, after)
+        self._groups_at, self._groups_next = step, upcoming
         if sampled and self._follow:
             self.recorder.add(self.run, step, "sample_triggered", float(self.sampler.dense(step)))
         return active
@@ -189,16 +198,14 @@ class Monitor:
         self._waiting = 0
         if not losses and not len(self.signal):
             return
-        on_device = [v for _, v in losses if type(v) is not float]
+        on_device = [] if self._read_loss_now else [v for _, v in losses if type(v) is not float]
         steps, norms, finish = self.signal.take(self._stack)
-        parts = ([self._stack(on_device)] if on_device else []) + (
-            [norms] if norms is not None else []
-        )
-        values = (
-            (torch.cat(parts) if len(parts) > 1 else parts[0]).tolist() if parts else []
-        )  # the one copy
-        totals = finish(values[len(on_device) :])
-        if on_device:
+        if not on_device:
+            totals = finish(norms.tolist() if norms is not None else [])
+        else:
+            parts = [self._stack(on_device)] + ([norms] if norms is not None else [])
+            values = (torch.cat(parts) if len(parts) > 1 else parts[0]).tolist()  # the one copy
+            totals = finish(values[len(on_device) :])
             read = iter(values)
             losses = [(s, v if type(v) is float else next(read)) for s, v in losses]
             bad = [(s, v) for s, v in losses if not math.isfinite(v)]

@@ -23,6 +23,12 @@ class Schedule:
     def __call__(self, step: int) -> bool:
         return step < self.first or step % self.every == 0
 
+    def next_due(self, step: int) -> int:
+        """The first step at or after `step` that this schedule picks."""
+        if step < self.first:
+            return step
+        return -(-step // self.every) * self.every
+
 
 ALWAYS = Schedule(every=1, first=0)
 

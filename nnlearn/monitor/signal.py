@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from itertools import chain, repeat
-from operator import attrgetter, is_not
+from operator import attrgetter, is_not, itemgetter
 
 import torch
 
@@ -44,6 +44,11 @@ DEFER_BYTES = 8 * 2**20
 _GRAD = attrgetter("grad")
 
 
+def _one(index: int) -> Callable[[list], tuple]:
+    """`itemgetter` of one index, returning a 1-tuple as itemgetter of several does."""
+    return lambda items: (items[index],)
+
+
 class GradNormSignal:
     def __init__(self, parameters: list[torch.nn.Parameter], on_cpu: bool, read_every: int):
         self.parameters = parameters
@@ -51,21 +56,24 @@ class GradNormSignal:
         size = sum(p.numel() * p.element_size() for p in parameters)
         self.flatten = on_cpu and numel <= FLATTEN_MEAN_NUMEL * max(1, len(parameters))
         self.defer = bool(parameters) and on_cpu and size * read_every <= DEFER_BYTES
-        # the per-parameter join needs tensors of one dtype and at least one dimension
+        # the join of kept steps needs tensors of one dtype and at least one dimension; the
+        # parameters whose shapes agree but for the first dimension are joined together
         self._columns = len({p.dtype for p in parameters}) == 1 and all(p.dim() for p in parameters)
+        joins: dict[tuple[int, ...], list[int]] = {}
+        for i, p in enumerate(parameters):
+            joins.setdefault(tuple(p.shape[1:]), []).append(i)
+        self._joins = [itemgetter(*idx) if len(idx) > 1 else _one(idx[0]) for idx in joins.values()]
         self.dropped = 0  # steps whose kept gradients changed before they were read
-        # kept steps: their gradient tensors (all parameters', None where a parameter got
-        # none) and the version counter of the first; computed steps: their norm parts
-        self._kept_steps: list[int] = []
-        self._kept: list[list[torch.Tensor | None]] = []
-        self._versions: list[int] = []
+        # kept steps: (step, its gradient tensors (all parameters', None where a parameter got
+        # none), the version counter of the first); computed steps: their norm parts
+        self._kept: list[tuple[int, list[torch.Tensor | None], int]] = []
         self._computed: list[tuple[int, list[torch.Tensor]]] = []
         self._last = -1  # the last step recorded
         self._first: torch.Tensor | None = None  # the first gradient tensor of the last step
         self._watch: tuple[torch.Tensor, int] | None = None  # a sampled step's, checked later
 
     def __len__(self) -> int:
-        return len(self._kept_steps) + len(self._computed)
+        return len(self._kept) + len(self._computed)
 
     def record(self, step: int, sampled: bool) -> None:
         """After the backward pass of `step`; `sampled` steps compute their norm at once."""
@@ -80,9 +88,7 @@ class GradNormSignal:
                     self.defer = False  # the loop reuses its gradient tensors (zeroed in place)
                 elif not sampled:
                     self._first = first
-                    self._kept_steps.append(step)
-                    self._kept.append(grads)
-                    self._versions.append(first._version)
+                    self._kept.append((step, grads, first._version))
                     return
                 else:
                     self._first = first
@@ -91,8 +97,8 @@ class GradNormSignal:
         self._computed.append((step, self._parts(grads) if grads else []))
 
     def _forget_last(self) -> None:
-        if self._kept_steps and self._kept_steps[-1] == self._last:
-            del self._kept_steps[-1], self._kept[-1], self._versions[-1]
+        if self._kept and self._kept[-1][0] == self._last:
+            del self._kept[-1]
         elif self._computed and self._computed[-1][0] == self._last:
             del self._computed[-1]
 
@@ -116,15 +122,18 @@ class GradNormSignal:
     ) -> tuple[list[int], torch.Tensor | None, Callable[[list[float]], list[float]]]:
         """The waiting steps, one tensor holding what their norms are read from (None if it
         needs no values), and the function turning that tensor's values into the norms."""
-        kept_steps, kept, versions = self._kept_steps, self._kept, self._versions
-        computed = self._computed
-        self._kept_steps, self._kept, self._versions, self._computed = [], [], [], []
-        if kept and [g[0]._version for g in kept] != versions:
-            intact = [i for i, g in enumerate(kept) if g[0]._version == versions[i]]
-            self.dropped += len(kept) - len(intact)
+        entries, computed = self._kept, self._computed
+        self._kept, self._computed = [], []
+        intact = [e for e in entries if e[1][0]._version == e[2]]
+        if len(intact) < len(entries):
+            self.dropped += len(entries) - len(intact)
             self.defer = False  # the loop changes its gradients after after_backward
-            kept_steps = [kept_steps[i] for i in intact]
-            kept = [kept[i] for i in intact]
+        kept_steps = [e[0] for e in intact]
+        kept = [e[1] for e in intact]
+        if not computed:  # the usual case: every step kept
+            if not kept:
+                return [], None, list
+            return kept_steps, self._kept_norms(kept), list
         counts = {len(p) for _, p in computed}
         flat = [t for _, p in computed for t in p]
         tensors = []
@@ -157,13 +166,19 @@ class GradNormSignal:
         return steps, values, finish
 
     def _kept_norms(self, kept: list[list[torch.Tensor | None]]) -> torch.Tensor:
-        """The norms of kept steps. Every step has every gradient (the usual case): each
-        parameter's gradients over the steps are joined into one tensor (no copy into views,
-        two launches a parameter per batch of steps, not per step); otherwise a copy into a
-        vector and a reduction per step."""
+        """The norms of kept steps. Every step has every gradient (the usual case): the
+        gradients over the steps of the parameters whose shapes agree but for the first
+        dimension are joined into one tensor, each step's a block of its rows (no copy into
+        views, two launches per shape per batch of steps, not per parameter per step);
+        otherwise a copy into a vector and a reduction per step."""
         if self._columns and all(map(is_not, chain.from_iterable(kept), repeat(None))):
             n = len(kept)
-            per = [torch.linalg.vector_norm(torch.cat(c).view(n, -1), dim=1) for c in zip(*kept)]
+            per = [
+                torch.linalg.vector_norm(
+                    torch.cat(list(chain.from_iterable(map(join, kept)))).reshape(n, -1), dim=1
+                )
+                for join in self._joins
+            ]
             return torch.linalg.vector_norm(torch.stack(per), dim=0).float()
         norms = []
         for grads in kept:
