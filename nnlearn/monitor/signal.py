@@ -7,10 +7,10 @@ What a step costs depends on where the model lives and how large its tensors are
   reads its batch (no synchronisation per step).
 - On a CPU, a model whose gradients are small (`DEFER_BYTES` for a whole read batch): the
   step only keeps a reference to its gradient tensors, and the batch's norms are computed when
-  the monitor reads them (one copy of the batch's gradients into one vector and one reduction,
-  instead of a reduction launch per tensor per step: in the middle of a training step, with the
-  caches full of the step's own work, each launch costs 10-30 us, the size of the whole
-  overhead budget of a small model). A loop that zeroes the gradient tensors in place
+  the monitor reads them (the batch's gradients joined into one tensor per parameter shape and
+  one reduction per join, instead of a reduction launch per tensor per step: in the middle of a
+  training step, with the caches full of the step's own work, each launch costs 10-30 us, the
+  size of the whole overhead budget of a small model). A loop that zeroes the gradient tensors in place
   (`zero_grad(set_to_none=False)`) or changes them after `after_backward` (clipping, AMP
   unscaling) would make kept references read wrong values: the sampled first steps, which
   are computed at once, check for either (the same tensor objects again, a changed version
