@@ -124,6 +124,33 @@ SCRIPT_CASES = {
 }
 
 
+def test_a_rank_ended_because_another_failed_leaves_without_a_report(tmp_path):
+    """The launcher ends the other ranks with SIGTERM once a rank has failed. A rank caught in
+    the middle of a step (not in a collective, where the broken connection would end it
+    first) leaves at once with 143: no partial report, the run's error is the failed rank's."""
+    from nnlearn.distributed.worker import another_failed, failure_file
+
+    assert not another_failed(str(tmp_path), 0)
+    failure_file(str(tmp_path), 0).write_text("{}")
+    assert not another_failed(str(tmp_path), 0)  # its own record is not another's
+    script = f"""
+import os, signal, time
+from nnlearn.probe import guard
+from nnlearn.distributed.worker import another_failed
+guard.ended_for_another = lambda: another_failed({str(tmp_path)!r}, 0)
+with guard.Guard(60):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+print("went on")
+"""
+    alone = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert "interrupted: stopping" in alone.stderr  # no other rank failed: the usual stop
+    failure_file(str(tmp_path), 1).write_text("{}")
+    ended = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert ended.returncode == 143 and "went on" not in ended.stdout
+    assert "interrupted" not in ended.stderr
+
+
 def test_probe_in_a_ddp_script_reports_once_from_rank_0(tmp_path):
     proc = torchrun(str(ROOT / "tests" / "fixtures" / "ddp_variants.py"), str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr

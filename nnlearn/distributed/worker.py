@@ -18,6 +18,12 @@ def failure_file(folder: str, rank: int) -> Path:
     return Path(folder) / f"rank{rank}.json"
 
 
+def another_failed(folder: str, rank: int) -> bool:
+    """Whether a rank other than `rank` has written its failure (it does so before it exits,
+    so before the launcher ends the other ranks)."""
+    return any(p != failure_file(folder, rank) for p in Path(folder).glob("rank*.json"))
+
+
 def _exit_now(code: int = 0) -> None:
     """The last step of a rank that succeeded. It runs once the launcher has read the rank's
     return value and every thread of the process has ended (multiprocessing's bootstrap joins
@@ -32,6 +38,9 @@ def _exit_now(code: int = 0) -> None:
 def probe_worker(folder: str, device: str, budget_s: float, args: tuple[Any, ...]) -> int:
     """`args` are `nnlearn.cli._probe`'s; returns its exit code (rank 0's is the run's)."""
     rank = int(os.environ.get("RANK", "0"))
+    from nnlearn.probe import guard
+
+    guard.ended_for_another = lambda: another_failed(folder, rank)
     try:
         from nnlearn.distributed.collect import init_group
 

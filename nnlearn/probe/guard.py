@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # seconds past the budget before a hung probe is interrupted: the between-step checks end a
@@ -33,6 +34,11 @@ HARD_KILL_S = 5.0
 
 INTERRUPT_EXIT = 130  # 128 + SIGINT, as shells report it
 TERMINATE_EXIT = 143  # 128 + SIGTERM
+
+# Set by a rank of a distributed probe: whether a SIGTERM is the launcher ending this rank
+# because another rank failed. Then the run's error is that rank's, and this rank leaves at
+# once, without a partial report of its own (which would be a second, misleading answer).
+ended_for_another: Callable[[], bool] | None = None
 
 
 class Stopped(BaseException):
@@ -139,6 +145,8 @@ class Guard:
             self.stopping = "budget"
             raise Stopped("budget")
         reason = "terminate" if signum == signal.SIGTERM else "interrupt"
+        if reason == "terminate" and ended_for_another is not None and ended_for_another():
+            os._exit(TERMINATE_EXIT)
         if self.stopping or self.finished:  # the second one: out, now
             _write_stderr("\ninterrupted again: exiting without a report\n")
             os._exit(TERMINATE_EXIT if reason == "terminate" else INTERRUPT_EXIT)
