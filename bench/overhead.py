@@ -2,7 +2,7 @@
 `nnlearn.Monitor` at its default settings, and under Cockpit's "economy" configuration
 (`pip install -e ".[bench]"`), on the same models in the same run.
 
-    python bench/overhead.py [--quick] [--threads N]
+    python bench/overhead.py [--quick] [--threads N] [--rounds N] [--scaling]
 
 Default settings: the loss and the global gradient norm on every step, per-layer instruments
 on the sampler's schedule for a run of known length (`planned_steps`: the first three steps,
@@ -12,7 +12,9 @@ both alike), in CPU time of the one torch thread (the work a step does; wall tim
 machine adds the wait for a core). A round is one sampling period of each variant (the
 monitored one holds exactly one per-layer sample), timed in `CHUNKS` interleaved chunks, after
 a warm-up over the first three steps; the ratio printed is the median over the rounds of
-monitored / bare time. Peak memory (RSS) comes from a separate
+monitored / bare time, beside the middle half of the rounds' ratios (first to third quartile:
+how much the machine moved while it was measured; `--rounds` takes more). Peak memory (RSS)
+comes from a separate
 process per variant running the same steps, every one of which imports nnlearn, so it compares
 what the variants allocate. Cockpit's economy configuration computes on every step, so its
 timing is taken over at most `COCKPIT_STEPS` steps (per-sample gradients of the 10M model take
@@ -163,7 +165,17 @@ def worker(name: str, variant: str, threads: int, rounds: int) -> dict:
         "bare": statistics.median(times["bare"]),
         "nnlearn": statistics.median(times["nnlearn"]),
         "ratio": statistics.median(ratios),
+        "spread": quartiles(ratios),
+        "rounds": len(ratios),
     }
+
+
+def quartiles(values: list[float]) -> tuple[float, float]:
+    """The first and third quartiles (the middle half of the rounds' ratios)."""
+    if len(values) < 4:
+        return min(values), max(values)
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return q1, q3
 
 
 def scaling_worker(name: str) -> dict:
@@ -277,6 +289,13 @@ def main() -> None:
         help="torch threads per worker (default 1: steadier timings on a shared machine)",
     )
     parser.add_argument("--scaling", action="store_true", help="the scaling rows only")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="timing rounds per model (default: 24 for the small MLP, 5 for the 10M; half "
+        "with --quick, at least 3)",
+    )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -290,7 +309,8 @@ def main() -> None:
     rounds = 2 if args.quick else 1  # divides the segment pairs
     results: dict[tuple[str, str], dict] = {}
     for name in models:
-        timing = run_worker(name, "timing", args.threads, max(3, MODELS[name][5] // rounds))
+        count = args.rounds or max(3, MODELS[name][5] // rounds)
+        timing = run_worker(name, "timing", args.threads, max(1, count))
         for variant in ("bare", "nnlearn"):
             memory = run_worker(name, f"memory-{variant}", args.threads)
             if "error" in timing:
@@ -301,6 +321,9 @@ def main() -> None:
                     "ratio": timing["ratio"] if variant == "nnlearn" else 1.0,
                     "peak_rss_mb": memory.get("peak_rss_mb", float("nan")),
                 }
+                if variant == "nnlearn":
+                    results[(name, variant)]["spread"] = timing["spread"]
+                    results[(name, variant)]["rounds"] = timing["rounds"]
             print(f"{name:>9} {variant:<8} {describe(results[(name, variant)])}", flush=True)
         results[(name, "cockpit")] = run_worker(name, "cockpit", args.threads)
         print(f"{name:>9} cockpit  {describe(results[(name, 'cockpit')])}", flush=True)
@@ -341,7 +364,7 @@ def report(models: list[str], best: dict, threads: int) -> None:
         "medians of alternating segments, ratio = median of the segment pairs' ratios"
     )
     header = f"{'model':<10} {'params':>7} {'variant':<15} {'ms/step':>9} {'vs bare':>8}"
-    print(f"{header} {'peak RSS':>9} {'vs bare':>8}")
+    print(f"{header} {'peak RSS':>9} {'vs bare':>8}  {'middle half of the rounds'}")
     for name in models:
         model, _ = build(name)
         params = sum(p.numel() for p in model.parameters())
@@ -357,9 +380,13 @@ def report(models: list[str], best: dict, threads: int) -> None:
                 continue
             ratio = result.get("ratio") or (result["ms_per_step"] / bare if bare else float("nan"))
             rss = result["peak_rss_mb"] / bare_rss if bare_rss else float("nan")
+            spread = ""
+            if "spread" in result:
+                lo, hi = result["spread"]
+                spread = f"  {lo:.3f}-{hi:.3f}x of {result['rounds']}"
             print(
                 f"{name:<10} {params / 1e6:>6.2f}M {label:<15} {result['ms_per_step']:>9.3f} "
-                f"{ratio:>7.3f}x {result['peak_rss_mb']:>6.0f} MB {rss:>7.3f}x"
+                f"{ratio:>7.3f}x {result['peak_rss_mb']:>6.0f} MB {rss:>7.3f}x{spread}"
             )
     print(
         "targets: nnlearn (default settings) at or under 1.03x the bare loop on the small MLP, "
