@@ -108,9 +108,9 @@ class Monitor:
                 key = inst.schedule if _hashable(inst.schedule) else id(inst.schedule)
                 groups.setdefault(key, (inst.schedule, []))[1].append(inst)
             self._groups = list(groups.values())
-            # the next step any group is due on: a `Schedule` knows it, another callable is
-            # asked every step
-            # (recomputed when the step numbers go back, as a loop counting per epoch does)
+            # the groups are asked again after `_groups_at` (the step they were last asked on)
+            # from `_groups_next` on, the next step a group is due on (a `Schedule` knows it;
+            # another callable is asked every step), and when the step numbers go back
             self._groups_at, self._groups_next = -1, 0 if self._groups else math.inf
             self._attached = True
         return self
@@ -152,9 +152,8 @@ class Monitor:
         for due, group in self._groups:
             if due(step):
                 active += group
-            if upcoming > step + 1:
-                after = due.next_due(step + 1) if isinstance(due, Schedule) else step + 1
-                upcoming = min(upcoming, after)
+            after = due.next_due(step + 1) if isinstance(due, Schedule) else step + 1
+            upcoming = min(upcoming, after)
         self._groups_at, self._groups_next = step, upcoming
         if sampled and self._follow:
             self.recorder.add(self.run, step, "sample_triggered", float(self.sampler.dense(step)))
@@ -198,7 +197,7 @@ class Monitor:
         self._waiting = 0
         if not losses and not len(self.signal):
             return
-        on_device = [] if self._read_loss_now else [v for _, v in losses if type(v) is not float]
+        on_device = [v for _, v in losses if type(v) is not float]
         steps, norms, finish = self.signal.take(self._stack)
         if not on_device:
             totals = finish(norms.tolist() if norms is not None else [])

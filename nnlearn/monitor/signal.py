@@ -10,8 +10,8 @@ What a step costs depends on where the model lives and how large its tensors are
   the monitor reads them (the batch's gradients joined into one tensor per parameter shape and
   one reduction per join, instead of a reduction launch per tensor per step: in the middle of a
   training step, with the caches full of the step's own work, each launch costs 10-30 us, the
-  size of the whole overhead budget of a small model). A loop that zeroes the gradient tensors in place
-  (`zero_grad(set_to_none=False)`) or changes them after `after_backward` (clipping, AMP
+  size of the whole overhead budget of a small model). A loop that zeroes the gradient tensors
+  in place (`zero_grad(set_to_none=False)`) or changes them after `after_backward` (clipping, AMP
   unscaling) would make kept references read wrong values: the sampled first steps, which
   are computed at once, check for either (the same tensor objects again, a changed version
   counter) and such a loop gets immediate norms for the rest of the run; a later change is
@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from itertools import chain, repeat
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter, is_not
 
 import torch
 
@@ -44,11 +44,6 @@ DEFER_BYTES = 8 * 2**20
 _GRAD = attrgetter("grad")
 
 
-def _one(index: int) -> Callable[[list], tuple]:
-    """`itemgetter` of one index, returning a 1-tuple as itemgetter of several does."""
-    return lambda items: (items[index],)
-
-
 class GradNormSignal:
     def __init__(self, parameters: list[torch.nn.Parameter], on_cpu: bool, read_every: int):
         self.parameters = parameters
@@ -62,7 +57,7 @@ class GradNormSignal:
         joins: dict[tuple[int, ...], list[int]] = {}
         for i, p in enumerate(parameters):
             joins.setdefault(tuple(p.shape[1:]), []).append(i)
-        self._joins = [itemgetter(*idx) if len(idx) > 1 else _one(idx[0]) for idx in joins.values()]
+        self._joins = list(joins.values())  # parameter indices, one list per shape
         self.dropped = 0  # steps whose kept gradients changed before they were read
         # kept steps: (step, its gradient tensors (all parameters', None where a parameter got
         # none), the version counter of the first); computed steps: their norm parts
@@ -131,9 +126,7 @@ class GradNormSignal:
         kept_steps = [e[0] for e in intact]
         kept = [e[1] for e in intact]
         if not computed:  # the usual case: every step kept
-            if not kept:
-                return [], None, list
-            return kept_steps, self._kept_norms(kept), list
+            return kept_steps, self._kept_norms(kept) if kept else None, list
         counts = {len(p) for _, p in computed}
         flat = [t for _, p in computed for t in p]
         tensors = []
@@ -175,7 +168,7 @@ class GradNormSignal:
             n = len(kept)
             per = [
                 torch.linalg.vector_norm(
-                    torch.cat(list(chain.from_iterable(map(join, kept)))).reshape(n, -1), dim=1
+                    torch.cat([grads[i] for grads in kept for i in join]).reshape(n, -1), dim=1
                 )
                 for join in self._joins
             ]
