@@ -13,7 +13,7 @@ STAMP := $(VENV)/.nnlearn-installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml nnlearn/monitor/_native.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_ARGS) "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev]"
@@ -38,6 +38,10 @@ format: install
 
 bench: install
 	$(PY) -m pip install -q $(TORCH_ARGS) "$(TORCH)" -e ".[bench]" || echo "cockpit (the bench extra) did not install: the bench reports it as not available"
+	# backpack (cockpit's) pulls torchvision, whose PyPI build does not load beside the CPU torch;
+	# a torchvision that fails to import breaks lightning's import (and so the test suite), and
+	# backpack needs it only for its examples' datasets: removed unless it works
+	$(PY) -c "import torchvision" 2>/dev/null || $(PY) -m pip uninstall -y -q torchvision
 	$(PY) bench/overhead.py
 	$(PY) bench/verdict.py
 	$(PY) bench/experiments_cost.py --repeats 3
@@ -49,4 +53,4 @@ bench-accuracy: install
 	$(PY) bench/accuracy.py --seeds 0 1 2 --json runs/bench-accuracy.json
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info build nnlearn/monitor/_native*.so

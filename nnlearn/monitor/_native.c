@@ -1,0 +1,162 @@
+/* The every-step global gradient norm of a small model on a CPU, in one call.
+
+   `sumsq(parameters, float32, float64)` returns the sum of the squares of the parameters'
+   gradients (a float), or None when a gradient is not a plain dense block of float32 or
+   float64 values (the caller then takes torch's route for that step). A parameter whose
+   gradient is None adds nothing. Each gradient is checked before its memory is read: its
+   dtype is one of the two given, it is on the CPU, `is_contiguous()` holds, and its `numel()` and `data_ptr()`
+   give the block; a sparse gradient (whose `is_contiguous` raises) gives None.
+
+   Why: in pure torch a norm costs a kernel launch or two per tensor, 10-30 us each in the
+   middle of a training step, which is the whole overhead budget of a model of a few thousand
+   parameters. Here a step costs one call and a few attribute reads per parameter.
+
+   The sum: float32 squares in 16 independent lanes (vectorised by the compiler) over blocks
+   of 4096 values, each block's total added in double, so the rounding error stays that of a
+   4096-term float sum, like torch's own pairwise reduction. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+#define LANES 16
+#define BLOCK 4096
+
+/* An AVX2 build beside the baseline one, picked when the module loads: besides the wider
+   vectors, torch's own kernels leave the upper halves of the vector registers in use, and
+   baseline (non-VEX) SSE code running after them is several times slower on some CPUs
+   (measured 4x on this project's machine). */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__APPLE__)
+#define WIDE_TARGETS __attribute__((target_clones("avx2", "default")))
+#else
+#define WIDE_TARGETS
+#endif
+
+/* Unsigned counts of whole LANES-wide chunks: with signed indices, Python's -fwrapv (in the
+   flags extensions are built with) keeps the compiler from vectorising the loop (4x slower). */
+WIDE_TARGETS static double sumsq_f32(const float *x, size_t n) {
+    double total = 0.0;
+    for (size_t start = 0; start < n; start += BLOCK) {
+        size_t size = n - start < BLOCK ? n - start : BLOCK;
+        const float *p = x + start;
+        float acc[LANES] = {0.0f};
+        size_t chunks = size / LANES;
+        for (size_t c = 0; c < chunks; c++, p += LANES)
+            for (int k = 0; k < LANES; k++) acc[k] += p[k] * p[k];
+        double block = 0.0;
+        for (int k = 0; k < LANES; k++) block += acc[k];
+        for (size_t j = chunks * LANES; j < size; j++) block += (double)x[start + j] * x[start + j];
+        total += block;
+    }
+    return total;
+}
+
+WIDE_TARGETS static double sumsq_f64(const double *x, size_t n) {
+    double acc[LANES] = {0.0};
+    size_t chunks = n / LANES;
+    const double *p = x;
+    for (size_t c = 0; c < chunks; c++, p += LANES)
+        for (int k = 0; k < LANES; k++) acc[k] += p[k] * p[k];
+    double total = 0.0;
+    for (int k = 0; k < LANES; k++) total += acc[k];
+    for (size_t j = chunks * LANES; j < n; j++) total += x[j] * x[j];
+    return total;
+}
+
+static PyObject *s_grad, *s_dtype, *s_is_cpu, *s_is_contiguous, *s_numel, *s_data_ptr;
+
+/* The block of `grad`: 0 and *n, *wide set when it is a dense float32/float64 block; 1 when
+   it is not (None for the caller); -1 with an exception set on an error to pass on. */
+static int block_of(PyObject *grad, PyObject *f32, PyObject *f64, void **ptr, Py_ssize_t *n,
+                    int *wide) {
+    PyObject *dtype = PyObject_GetAttr(grad, s_dtype);
+    if (dtype == NULL) return -1;
+    Py_DECREF(dtype); /* the dtypes are singletons, held by torch: compared by identity */
+    if (dtype != f32 && dtype != f64) return 1;
+    *wide = dtype == f64;
+    PyObject *cpu = PyObject_GetAttr(grad, s_is_cpu); /* a model moved to an accelerator */
+    if (cpu == NULL) return -1;
+    int on_cpu = cpu == Py_True;
+    Py_DECREF(cpu);
+    if (!on_cpu) return 1;
+    PyObject *contiguous = PyObject_CallMethodNoArgs(grad, s_is_contiguous);
+    if (contiguous == NULL) { /* a sparse gradient: not a block */
+        PyErr_Clear();
+        return 1;
+    }
+    int dense = contiguous == Py_True;
+    Py_DECREF(contiguous);
+    if (!dense) return 1;
+    PyObject *numel = PyObject_CallMethodNoArgs(grad, s_numel);
+    if (numel == NULL) return -1;
+    *n = PyLong_AsSsize_t(numel);
+    Py_DECREF(numel);
+    if (*n < 0) return PyErr_Occurred() ? -1 : 1;
+    if (*n == 0) {
+        *ptr = NULL;
+        return 0;
+    }
+    PyObject *address = PyObject_CallMethodNoArgs(grad, s_data_ptr);
+    if (address == NULL) return -1;
+    *ptr = PyLong_AsVoidPtr(address);
+    Py_DECREF(address);
+    if (PyErr_Occurred()) return -1;
+    return *ptr == NULL ? 1 : 0;
+}
+
+static PyObject *sumsq(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "sumsq(parameters, float32, float64)");
+        return NULL;
+    }
+    PyObject *params = PySequence_Fast(args[0], "parameters must be a sequence");
+    if (params == NULL) return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(params);
+    PyObject **items = PySequence_Fast_ITEMS(params);
+    double total = 0.0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *grad = PyObject_GetAttr(items[i], s_grad);
+        if (grad == NULL) goto error;
+        if (grad == Py_None) {
+            Py_DECREF(grad);
+            continue;
+        }
+        void *ptr = NULL;
+        Py_ssize_t n = 0;
+        int wide = 0;
+        /* the gradient stays referenced while its memory is read */
+        int status = block_of(grad, args[1], args[2], &ptr, &n, &wide);
+        if (status == 0 && n > 0)
+            total += wide ? sumsq_f64((const double *)ptr, (size_t)n)
+                          : sumsq_f32((const float *)ptr, (size_t)n);
+        Py_DECREF(grad);
+        if (status < 0) goto error;
+        if (status > 0) {
+            Py_DECREF(params);
+            Py_RETURN_NONE;
+        }
+    }
+    Py_DECREF(params);
+    return PyFloat_FromDouble(total);
+error:
+    Py_DECREF(params);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"sumsq", (PyCFunction)(void (*)(void))sumsq, METH_FASTCALL,
+     "sumsq(parameters, float32, float64) -> the sum of the squares of the gradients, or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    s_grad = PyUnicode_InternFromString("grad");
+    s_dtype = PyUnicode_InternFromString("dtype");
+    s_is_cpu = PyUnicode_InternFromString("is_cpu");
+    s_is_contiguous = PyUnicode_InternFromString("is_contiguous");
+    s_numel = PyUnicode_InternFromString("numel");
+    s_data_ptr = PyUnicode_InternFromString("data_ptr");
+    if (!s_grad || !s_dtype || !s_is_cpu || !s_is_contiguous || !s_numel || !s_data_ptr) return NULL;
+    return PyModule_Create(&module);
+}
