@@ -12,8 +12,12 @@ For every case and seed the benchmark runs
   spec; the loop, its batching and its metrics are this file's own) for the spec's steps, then
   the validation metric: balanced accuracy for classification (mean per-class recall, so
   predicting the majority scores 1/k), R^2 for regression. A case "learns" when that metric
-  reaches `LEARNS_ACCURACY` of the way from chance to perfect, or R^2 `LEARNS_R2`. A case whose
-  ground truth disagrees with `index.yaml` is marked `truth!` and left out of the scores;
+  reaches `LEARNS_ACCURACY` of the way from chance to perfect, or R^2 `LEARNS_R2`. Token
+  sequences (`truth: accuracy` or `lm` in the index) are judged on the targets that count (not
+  -100, not padding): the balanced accuracy, or for a language model the share of the way from
+  the unigram loss to the bigram loss of its corpus it got (`lm_learned_share`, learns at
+  `LEARNS_ACCURACY`). A case whose ground truth disagrees with `index.yaml` is marked `truth!`
+  and left out of the scores;
 - the probe (`run_probe`, the whole default probe), scored as
 
   detection         faulty runs with at least one warning or error
@@ -51,6 +55,10 @@ class Case:
     expect: list[str]
     learns: bool
     must_fail: bool
+    # how the ground truth judges "learns": the validation metric of the task ("auto"), the
+    # balanced accuracy over the non-ignored targets of token sequences ("accuracy"), or the
+    # share of the context a language model picked up ("lm", `lm_learned_share`)
+    truth: str = "auto"
 
     @property
     def healthy(self) -> bool:
@@ -106,14 +114,53 @@ def load_cases(names: list[str] | None = None) -> list[Case]:
     return cases
 
 
-def ground_truth(spec_path: Path, seed: int) -> float:
+def ground_truth(spec_path: Path, seed: int, truth: str = "auto") -> float:
     """The validation metric a plain PyTorch loop reaches on the case: balanced accuracy for
-    classification, R^2 for regression (nan when the loss went non-finite)."""
+    classification, R^2 for regression (nan when the loss went non-finite). Token sequences
+    (`truth` "accuracy" or "lm": ids in; a label, per-token tags or next tokens out; -100
+    ignored) train with cross-entropy, as the spec's "auto" loss gives it, and are judged on
+    the validation targets that count (not -100, input not padding id 0): "accuracy" by the
+    balanced accuracy, "lm" by `lm_learned_share`."""
+    import torch.nn.functional as F
+
+    from nnlearn.probe.setup import build_loss
+
+    spec, bundle, model, opt = _build(spec_path, seed)
+    if truth == "auto":
+        loss_fn = build_loss(spec, bundle.task, str(spec_path))
+    else:
+
+        def loss_fn(out, target):
+            logits = _logits(out)
+            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+
+    x, y = _all(bundle.train)
+    xv, yv = _all(bundle.val)
+    out = plain_loop(spec, seed, model, opt, loss_fn, x, y, xv)
+    if out is None:
+        return float("nan")
+    if truth != "auto":
+        return _sequence_metric(truth, _logits(out), x, y, xv, yv)
+    if bundle.task == "regression":
+        pred = out.reshape(yv.shape).double()
+        target = yv.double()
+        ss_res = float(((pred - target) ** 2).sum())
+        ss_tot = float(((target - target.mean()) ** 2).sum())
+        return 1 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+    if out.dim() > 1 and out.shape[-1] > 1:
+        pred = out.argmax(-1)
+    else:  # one output: probabilities under BCELoss, logits otherwise
+        threshold = 0.5 if loss_fn.name == "bce" else 0.0
+        pred = (out.reshape(-1) > threshold).long()
+    return balanced_accuracy(pred, yv.long().reshape(-1))
+
+
+def _build(spec_path: Path, seed: int):
     import torch
 
     from nnlearn.data import build_data
     from nnlearn.models import build_model
-    from nnlearn.probe.setup import build_loss, build_optimizer
+    from nnlearn.probe.setup import build_optimizer
     from nnlearn.spec import load_spec
 
     spec = load_spec(spec_path, [("seed", seed)])
@@ -121,10 +168,14 @@ def ground_truth(spec_path: Path, seed: int) -> float:
     bundle = build_data(spec, str(spec_path))
     torch.manual_seed(seed)
     model = build_model(spec, bundle, str(spec_path))
-    loss_fn = build_loss(spec, bundle.task, str(spec_path))
-    opt = build_optimizer(spec, model, str(spec_path))
-    x, y = _all(bundle.train)
-    xv, yv = _all(bundle.val)
+    return spec, bundle, model, build_optimizer(spec, model, str(spec_path))
+
+
+def plain_loop(spec, seed: int, model, opt, loss_fn, x, y, xv):
+    """The spec's steps of shuffled minibatches on one thread, clipping as the spec says; the
+    model's output on the validation inputs, or None when the loss went non-finite."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     bs = spec.data.batch_size
     order, at = torch.randperm(len(x), generator=g), 0
@@ -140,28 +191,57 @@ def ground_truth(spec_path: Path, seed: int) -> float:
             opt.zero_grad()
             loss = loss_fn(model(x[idx]), y[idx])
             if not torch.isfinite(loss):
-                return float("nan")
+                return None
             loss.backward()
             if spec.optimizer.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), spec.optimizer.grad_clip)
             opt.step()
         model.eval()
         with torch.no_grad():
-            out = model(xv)
+            return model(xv)
     finally:
         torch.set_num_threads(threads)
-    if bundle.task == "regression":
-        pred = out.reshape(yv.shape).double()
-        target = yv.double()
-        ss_res = float(((pred - target) ** 2).sum())
-        ss_tot = float(((target - target.mean()) ** 2).sum())
-        return 1 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-    if out.dim() > 1 and out.shape[-1] > 1:
-        pred = out.argmax(-1)
-    else:  # one output: probabilities under BCELoss, logits otherwise
-        threshold = 0.5 if loss_fn.name == "bce" else 0.0
-        pred = (out.reshape(-1) > threshold).long()
-    return balanced_accuracy(pred, yv.long().reshape(-1))
+
+
+def _logits(out):
+    """The logits of whatever a model returns: a tensor, a mapping or `ModelOutput` with
+    `logits`, or a tuple whose first item they are."""
+    if isinstance(out, dict) or hasattr(out, "logits"):
+        return out["logits"] if isinstance(out, dict) else out.logits
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _sequence_metric(truth: str, logits, x, y, xv, yv) -> float:
+    import torch.nn.functional as F
+
+    if y.dim() == 1:  # one label per sequence
+        return balanced_accuracy(logits.argmax(-1), yv)
+    counts = (yv != -100) & (xv != 0)
+    if truth == "accuracy":
+        return balanced_accuracy(logits.argmax(-1)[counts], yv[counts])
+    keep_train = (y != -100) & (x != 0)
+    val_loss = float(F.cross_entropy(logits[counts], yv[counts]))
+    return lm_learned_share(val_loss, x[keep_train], y[keep_train], xv[counts], yv[counts])
+
+
+def lm_learned_share(val_loss, x, y, xv, yv) -> float:
+    """How much of what the context tells a language model learned: 0 at the loss of the
+    training targets' unigram frequencies (no context), 1 at the loss of their bigram
+    frequencies (the previous token; add-0.1 smoothing), both on the validation targets.
+    The corpora are first-order Markov chains, so the bigram is their floor; a model that
+    reads targets it should not see (no shift) has a bigram floor of ~0 and reaches it."""
+    import torch
+
+    vocab = int(max(x.max(), y.max(), xv.max(), yv.max())) + 1
+    unigram = torch.bincount(y, minlength=vocab).double() + 0.1
+    unigram_loss = float(-(unigram / unigram.sum()).log()[yv].mean())
+    pairs = torch.zeros(vocab, vocab, dtype=torch.float64)
+    pairs.index_put_((x, y), torch.ones(len(x), dtype=torch.float64), accumulate=True)
+    pairs += 0.1
+    bigram_loss = float(-(pairs / pairs.sum(1, keepdim=True)).log()[xv, yv].mean())
+    if unigram_loss - bigram_loss < 1e-6:
+        return float("nan")
+    return (unigram_loss - val_loss) / (unigram_loss - bigram_loss)
 
 
 def _all(ds):
@@ -178,9 +258,11 @@ def balanced_accuracy(pred, target) -> float:
     return sum(recalls) / len(recalls) if recalls else float("nan")
 
 
-def learns(metric: float, regression: bool, n_classes: int) -> bool:
+def learns(metric: float, regression: bool, n_classes: int, truth: str = "auto") -> bool:
     if metric != metric:  # nan
         return False
+    if truth == "lm":
+        return metric >= LEARNS_ACCURACY
     if regression:
         return metric >= LEARNS_R2
     chance = 1 / max(n_classes, 2)
@@ -214,11 +296,11 @@ def add_truth(run: Run, case: Case) -> None:
     from nnlearn.spec import load_spec
 
     try:
-        run.truth_metric = ground_truth(case.spec, run.seed)
+        run.truth_metric = ground_truth(case.spec, run.seed, case.truth)
         spec = load_spec(case.spec, [("seed", run.seed)])
         bundle = build_data(spec, str(case.spec))
         run.truth_learns = learns(
-            run.truth_metric, bundle.task == "regression", bundle.n_classes or 2
+            run.truth_metric, bundle.task == "regression", bundle.n_classes or 2, case.truth
         )
     except Exception as exc:  # the plain loop crashes too: the case does not learn
         run.truth_metric, run.truth_learns = float("nan"), False
