@@ -36,11 +36,12 @@ format: install
 	$(VENV)/bin/ruff format nnlearn tests bench
 	$(VENV)/bin/ruff check --fix nnlearn tests bench
 
+# The bench extra: cockpit, whose backpack pulls torchvision; torchvision's PyPI build does not
+# load beside the CPU torch, and a torchvision that fails to import breaks lightning's import
+# (and so the test suite). backpack needs it only for its examples' datasets: removed unless it
+# imports.
 bench: install
 	$(PY) -m pip install -q $(TORCH_ARGS) "$(TORCH)" -e ".[bench]" || echo "cockpit (the bench extra) did not install: the bench reports it as not available"
-	# backpack (cockpit's) pulls torchvision, whose PyPI build does not load beside the CPU torch;
-	# a torchvision that fails to import breaks lightning's import (and so the test suite), and
-	# backpack needs it only for its examples' datasets: removed unless it works
 	$(PY) -c "import torchvision" 2>/dev/null || $(PY) -m pip uninstall -y -q torchvision
 	$(PY) bench/overhead.py
 	$(PY) bench/verdict.py
@@ -48,7 +49,7 @@ bench: install
 	$(PY) bench/startup.py
 	$(PY) bench/accuracy.py --quick
 
-# the accuracy benchmark over seeds 0-2 (about 15 minutes on 2 cores)
+# the accuracy benchmark over seeds 0-2 (about 25 minutes on 2 cores)
 bench-accuracy: install
 	$(PY) bench/accuracy.py --seeds 0 1 2 --json runs/bench-accuracy.json
 

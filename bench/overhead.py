@@ -2,7 +2,7 @@
 `nnlearn.Monitor` at its default settings, and under Cockpit's "economy" configuration
 (`pip install -e ".[bench]"`), on the same models in the same run.
 
-    python bench/overhead.py [--quick] [--threads N] [--rounds N] [--scaling]
+    python bench/overhead.py [--quick] [--threads N] [--rounds N] [--scaling] [--routes]
 
 Default settings: the loss and the global gradient norm on every step, per-layer instruments
 on the sampler's schedule for a run of known length (`planned_steps`: the first three steps,
@@ -19,6 +19,11 @@ process per variant running the same steps, every one of which imports nnlearn, 
 what the variants allocate. Cockpit's economy configuration computes on every step, so its
 timing is taken over at most `COCKPIT_STEPS` steps (per-sample gradients of the 10M model take
 seconds per step on a CPU; a 50x ratio needs no second decimal).
+
+`--routes` times, on the small MLP, the default monitor beside the same monitor on the route an
+install without the C helper of the every-step norm takes (`nnlearn/monitor/signal.py`), in
+the same interleaved rounds: a change measured against what it replaces in one process, where
+separate runs differ by more than the change.
 
 The scaling rows (full run only) split the cost for three model sizes: what the every-step
 signal adds to each step, and what one per-layer sample adds to the step it is taken on, in ms
@@ -126,7 +131,20 @@ def worker(name: str, variant: str, threads: int, rounds: int) -> dict:
         "bare": step_fn(model, optimizer, loss_fn),
         "nnlearn": step_fn(model, optimizer, loss_fn, monitor),
     }
-    counter = {"bare": 0, "nnlearn": 0}
+    monitors = [monitor]
+    if variant == "routes":  # the same monitor on the route an install without the C helper takes
+        import nnlearn.monitor.signal as signal
+
+        helper, signal._native = signal._native, None
+        try:
+            plain = Monitor(model, optimizer, planned_steps=planned_steps(steps)).attach()
+        finally:
+            signal._native = helper
+        if not monitor.signal.native:
+            return {"error": "the C helper is not built (or not used for this model)"}
+        fns["torch route"] = step_fn(model, optimizer, loss_fn, plain)
+        monitors.append(plain)
+    counter = dict.fromkeys(fns, 0)
 
     def segment(which: str, n: int) -> float:
         start = clock()
@@ -145,29 +163,42 @@ def worker(name: str, variant: str, threads: int, rounds: int) -> dict:
     if variant == "memory-nnlearn":
         segment("nnlearn", warmup + steps)
         return {"peak_rss_mb": peak_rss_mb()}
-    segment("bare", warmup)
-    segment("nnlearn", warmup)
-    times: dict[str, list[float]] = {"bare": [], "nnlearn": []}
+    for which in fns:
+        segment(which, warmup)
+    times: dict[str, list[float]] = {which: [] for which in fns}
     chunk = max(1, steps // CHUNKS)
     for r in range(rounds):
-        # one period of each, in interleaved chunks (the order alternating between rounds), so
-        # that a change of the machine's speed during the round weighs on both alike
-        spent = {"bare": 0.0, "nnlearn": 0.0}
-        order = ("bare", "nnlearn") if r % 2 == 0 else ("nnlearn", "bare")
+        # one period of each, in interleaved chunks (the order reversed every other round), so
+        # that a change of the machine's speed during the round weighs on all alike
+        spent = dict.fromkeys(fns, 0.0)
+        order = list(fns) if r % 2 == 0 else list(fns)[::-1]
         for c in range(0, steps, chunk):
             for which in order:
                 spent[which] += segment(which, min(chunk, steps - c)) * min(chunk, steps - c)
         for which in order:
             times[which].append(spent[which] / steps)
-    monitor.detach()
-    ratios = [m / b for m, b in zip(times["nnlearn"], times["bare"], strict=True)]
-    return {
+    for m in monitors:
+        m.detach()
+
+    def against(which: str, base: str = "bare") -> list[float]:
+        return [m / b for m, b in zip(times[which], times[base], strict=True)]
+
+    ratios = against("nnlearn")
+    result = {
         "bare": statistics.median(times["bare"]),
         "nnlearn": statistics.median(times["nnlearn"]),
         "ratio": statistics.median(ratios),
         "spread": quartiles(ratios),
         "rounds": len(ratios),
     }
+    if variant == "routes":
+        for key, which, base in (
+            ("torch route", "torch route", "bare"),
+            ("helper vs torch route", "nnlearn", "torch route"),
+        ):
+            r = against(which, base)
+            result[key] = {"ratio": statistics.median(r), "spread": quartiles(r)}
+    return result
 
 
 def quartiles(values: list[float]) -> tuple[float, float]:
@@ -290,6 +321,13 @@ def main() -> None:
     )
     parser.add_argument("--scaling", action="store_true", help="the scaling rows only")
     parser.add_argument(
+        "--routes",
+        action="store_true",
+        help="small MLP only: the default monitor with the C helper of the every-step norm "
+        "against the same monitor on torch's route (an install without the helper), "
+        "interleaved in one process",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=None,
@@ -304,6 +342,9 @@ def main() -> None:
         return
     if args.scaling:
         report_scaling({name: run_worker(name, "scaling", args.threads) for name in SCALING})
+        return
+    if args.routes:
+        report_routes(run_worker("small MLP", "routes", args.threads, args.rounds or 24))
         return
     models = ["small MLP"] if args.quick else list(MODELS)
     rounds = 2 if args.quick else 1  # divides the segment pairs
@@ -331,6 +372,21 @@ def main() -> None:
     if not args.quick:
         scaling = {name: run_worker(name, "scaling", args.threads) for name in SCALING}
         report_scaling(scaling)
+
+
+def report_routes(r: dict) -> None:
+    if "error" in r:
+        print(f"routes: not available: {r['error']}")
+        return
+    print(f"small MLP, {r['rounds']} interleaved rounds in one process (median, middle half)")
+    rows = [("monitor, C helper vs bare", r["ratio"], r["spread"])]
+    for label, key in (
+        ("monitor, torch route vs bare", "torch route"),
+        ("C helper vs torch route", "helper vs torch route"),
+    ):
+        rows.append((label, r[key]["ratio"], r[key]["spread"]))
+    for label, ratio, (lo, hi) in rows:
+        print(f"  {label:<30} {ratio:.3f}x  ({lo:.3f}-{hi:.3f}x)")
 
 
 def report_scaling(rows: dict[str, dict]) -> None:

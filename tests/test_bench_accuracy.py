@@ -36,6 +36,7 @@ def test_every_case_is_a_valid_spec_with_known_causes(acc):
         assert set(case.expect) <= causes, case.name
         covered |= set(case.expect)
         assert not (case.healthy and case.must_fail), case.name
+        assert case.truth in ("auto", "accuracy", "lm"), case.name
         if not case.learns:
             assert case.healthy is False, case.name
     assert causes <= covered  # the benchmark spans the whole cause vocabulary
@@ -85,11 +86,32 @@ def test_balanced_accuracy_scores_the_majority_guess_at_chance(acc):
     assert not acc.learns(float("nan"), regression=True, n_classes=0)
 
 
+def test_a_language_model_learns_the_share_of_the_way_from_unigram_to_bigram(acc):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(3, 13, (4000,), generator=g)
+    y = torch.where(torch.rand(4000, generator=g) < 0.9, (x + 1) % 13, x)  # mostly x + 1
+    xv, yv = x[:1000], y[:1000]
+    # a loss of 0 is below the bigram floor: a model that reads what it should not
+    assert acc.lm_learned_share(0.0, x, y, xv, yv) > 1
+    probs = torch.bincount(y, minlength=13).double() + 0.1
+    u = float(-(probs / probs.sum()).log()[yv].mean())
+    assert acc.lm_learned_share(u, x, y, xv, yv) == pytest.approx(0.0, abs=1e-9)
+    assert acc.learns(0.7, regression=False, n_classes=13, truth="lm")
+    assert not acc.learns(0.2, regression=False, n_classes=13, truth="lm")
+
+
 @pytest.mark.slow
-def test_ground_truth_separates_a_healthy_case_from_a_broken_one(acc):
+@pytest.mark.parametrize(
+    "pair",
+    [("h_moons_adam", "linear_xor"), ("hs_lstm_lm_adam", "s_lstm_lm_lr_low")],
+    ids=["tabular", "language-model"],
+)
+def test_ground_truth_separates_a_healthy_case_from_a_broken_one(acc, pair):
     sys.path.insert(0, str(BENCH / "cases"))
-    cases = {c.name: c for c in acc.load_cases(["h_moons_adam", "linear_xor"])}
-    for name, learns in (("h_moons_adam", True), ("linear_xor", False)):
+    cases = {c.name: c for c in acc.load_cases(list(pair))}
+    for name, learns in zip(pair, (True, False)):
         run = acc.Run(name, 0, cases[name].healthy, cases[name].expect, cases[name].must_fail)
         acc.add_truth(run, cases[name])
         assert run.truth_learns is learns, (name, run.truth_metric)
