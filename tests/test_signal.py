@@ -225,6 +225,19 @@ def test_a_sparse_embedding_without_the_helper(torch_route):
     assert got.to_numpy() == pytest.approx(expected, rel=1e-5)
 
 
+class Wrapped(torch.Tensor):
+    """A tensor subclass, as frameworks wrap gradients (DTensor and the like): never read raw."""
+
+
+@needs_helper
+def test_the_helper_leaves_tensor_subclasses_to_torch():
+    param = nn.Parameter(torch.zeros(3, 4))
+    param.grad = torch.ones(3, 4).as_subclass(Wrapped)
+    assert signal_module._native.sumsq([param], torch.Tensor, torch.float32, torch.float64) is None
+    param.grad = torch.ones(3, 4)
+    assert signal_module._native.sumsq([param], torch.Tensor, torch.float32, torch.float64) == 12
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
 def test_models_of_other_dtypes_get_their_norms(dtype):
     torch.manual_seed(0)

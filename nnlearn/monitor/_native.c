@@ -1,11 +1,12 @@
 /* The every-step global gradient norm of a small model on a CPU, in one call.
 
-   `sumsq(parameters, float32, float64)` returns the sum of the squares of the parameters'
-   gradients (a float), or None when a gradient is not a plain dense block of float32 or
-   float64 values (the caller then takes torch's route for that step). A parameter whose
-   gradient is None adds nothing. Each gradient is checked before its memory is read: its
-   dtype is one of the two given, it is on the CPU, `is_contiguous()` holds, and its `numel()` and `data_ptr()`
-   give the block; a sparse gradient (whose `is_contiguous` raises) gives None.
+   `sumsq(parameters, torch.Tensor, float32, float64)` returns the sum of the squares of the
+   parameters' gradients (a float), or None when a gradient is not a plain dense block of
+   float32 or float64 values (the caller then takes torch's route for that step). A parameter
+   whose gradient is None adds nothing. Each gradient is checked before its memory is read: it
+   is a torch.Tensor (not a subclass), its dtype is one of the two given, it is on the CPU,
+   `is_contiguous()` holds, and its `numel()` and `data_ptr()` give the block; a sparse
+   gradient (whose `is_contiguous` raises), or any question torch cannot answer, gives None.
 
    Why: in pure torch a norm costs a kernel launch or two per tensor, 10-30 us each in the
    middle of a training step, which is the whole overhead budget of a model of a few thousand
@@ -64,48 +65,51 @@ WIDE_TARGETS static double sumsq_f64(const double *x, size_t n) {
 
 static PyObject *s_grad, *s_dtype, *s_is_cpu, *s_is_contiguous, *s_numel, *s_data_ptr;
 
-/* The block of `grad`: 0 and *n, *wide set when it is a dense float32/float64 block; 1 when
-   it is not (None for the caller); -1 with an exception set on an error to pass on. */
-static int block_of(PyObject *grad, PyObject *f32, PyObject *f64, void **ptr, Py_ssize_t *n,
-                    int *wide) {
+/* The block of `grad`: 0 with *ptr, *n, *wide set when it is a dense float32/float64 block
+   of a plain torch.Tensor on the CPU; 1 when it is not, or when torch cannot say (the caller
+   then takes torch's route; nothing raised here reaches the training loop). Tensor subclasses
+   (DTensor, wrappers of other frameworks) may keep their values elsewhere: never read. */
+static int block_of(PyObject *grad, PyObject *tensor, PyObject *f32, PyObject *f64, void **ptr,
+                    Py_ssize_t *n, int *wide) {
+    if ((PyObject *)Py_TYPE(grad) != tensor) return 1;
     PyObject *dtype = PyObject_GetAttr(grad, s_dtype);
-    if (dtype == NULL) return -1;
+    if (dtype == NULL) goto unknown;
     Py_DECREF(dtype); /* the dtypes are singletons, held by torch: compared by identity */
     if (dtype != f32 && dtype != f64) return 1;
     *wide = dtype == f64;
     PyObject *cpu = PyObject_GetAttr(grad, s_is_cpu); /* a model moved to an accelerator */
-    if (cpu == NULL) return -1;
+    if (cpu == NULL) goto unknown;
     int on_cpu = cpu == Py_True;
     Py_DECREF(cpu);
     if (!on_cpu) return 1;
     PyObject *contiguous = PyObject_CallMethodNoArgs(grad, s_is_contiguous);
-    if (contiguous == NULL) { /* a sparse gradient: not a block */
-        PyErr_Clear();
-        return 1;
-    }
+    if (contiguous == NULL) goto unknown; /* a sparse gradient raises: not a block */
     int dense = contiguous == Py_True;
     Py_DECREF(contiguous);
     if (!dense) return 1;
     PyObject *numel = PyObject_CallMethodNoArgs(grad, s_numel);
-    if (numel == NULL) return -1;
+    if (numel == NULL) goto unknown;
     *n = PyLong_AsSsize_t(numel);
     Py_DECREF(numel);
-    if (*n < 0) return PyErr_Occurred() ? -1 : 1;
+    if (*n < 0) goto unknown;
     if (*n == 0) {
         *ptr = NULL;
         return 0;
     }
     PyObject *address = PyObject_CallMethodNoArgs(grad, s_data_ptr);
-    if (address == NULL) return -1;
+    if (address == NULL) goto unknown;
     *ptr = PyLong_AsVoidPtr(address);
     Py_DECREF(address);
-    if (PyErr_Occurred()) return -1;
-    return *ptr == NULL ? 1 : 0;
+    if (*ptr == NULL) goto unknown;
+    return 0;
+unknown:
+    PyErr_Clear();
+    return 1;
 }
 
 static PyObject *sumsq(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "sumsq(parameters, float32, float64)");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "sumsq(parameters, torch.Tensor, float32, float64)");
         return NULL;
     }
     PyObject *params = PySequence_Fast(args[0], "parameters must be a sequence");
@@ -124,12 +128,11 @@ static PyObject *sumsq(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         Py_ssize_t n = 0;
         int wide = 0;
         /* the gradient stays referenced while its memory is read */
-        int status = block_of(grad, args[1], args[2], &ptr, &n, &wide);
+        int status = block_of(grad, args[1], args[2], args[3], &ptr, &n, &wide);
         if (status == 0 && n > 0)
             total += wide ? sumsq_f64((const double *)ptr, (size_t)n)
                           : sumsq_f32((const float *)ptr, (size_t)n);
         Py_DECREF(grad);
-        if (status < 0) goto error;
         if (status > 0) {
             Py_DECREF(params);
             Py_RETURN_NONE;
@@ -144,7 +147,8 @@ error:
 
 static PyMethodDef methods[] = {
     {"sumsq", (PyCFunction)(void (*)(void))sumsq, METH_FASTCALL,
-     "sumsq(parameters, float32, float64) -> the sum of the squares of the gradients, or None"},
+     "sumsq(parameters, torch.Tensor, float32, float64) -> the sum of the squares of the "
+     "gradients, or None"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -6,8 +6,8 @@ What a step costs depends on where the model lives and how large its tensors are
 - On a CPU, a model of at most `NATIVE_MAX_NUMEL` float32/float64 parameters: one call of the C
   helper `_native.sumsq` (built at install where a C compiler is found, see `_native.c`) sums
   the squares of every gradient in place, at once, in about 0.5 us per tensor plus 0.1 ns per
-  value. A gradient that is not one dense block (sparse, strided, another dtype) makes that
-  step take torch's route below instead.
+  value. A gradient that is not a plain dense block (sparse, strided, another dtype, a tensor
+  subclass) makes that step take torch's route below instead.
 - On an accelerator: one fused `_foreach_norm` per step, kept on the device until the monitor
   reads its batch (no synchronisation per step).
 - On a CPU without the helper, a model whose gradients are small (`DEFER_BYTES` for a whole read
@@ -104,8 +104,8 @@ class GradNormSignal:
             self._forget_last()
         self._last = step
         if self.native:
-            total = _native.sumsq(self.parameters, torch.float32, torch.float64)
-            if total is None:  # a gradient that is not one dense block: torch, read at once
+            total = _native.sumsq(self.parameters, torch.Tensor, torch.float32, torch.float64)
+            if total is None:  # a gradient that is not a plain dense block: torch, read at once
                 grads = [p.grad for p in self.parameters if p.grad is not None]
                 total = sum(float(t) ** 2 for t in self._parts(grads))
             self._totals.append((step, total))
