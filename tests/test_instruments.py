@@ -100,6 +100,56 @@ def test_activation_stats_with_functional_and_inplace_activations():
     assert m.series("dead_frac", layer="fc1").empty
 
 
+@pytest.mark.parametrize("case", ["functional", "conv", "nan"])
+def test_activation_stats_are_the_same_from_the_c_helper_and_from_torch(case, monkeypatch):
+    """On a CPU the statistics of small layers come from the C helper's one pass; they match
+    torch's reductions, sigmoid saturation, conv channels and a NaN included."""
+    import nnlearn.monitor.instruments.activations as activations
+
+    if activations._native is None:
+        pytest.skip("no C helper built")
+
+    def measured():
+        torch.manual_seed(0)
+        if case == "conv":
+            model = nn.Sequential(
+                nn.Conv2d(2, 6, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(6, 4, 3),
+                nn.Sigmoid(),
+                nn.Flatten(),
+                nn.Linear(64, 3),
+            )
+            x = torch.randn(32, 2, 6, 6)
+        else:
+            model, x = Functional(), torch.randn(32, 4)
+            if case == "nan":
+                with torch.no_grad():
+                    model.fc1.weight[0, 0] = float("nan")
+        m = one_step(model, [ActivationStats(ALWAYS)], x=x)
+        return m.metrics.sort_values(["name", "layer"]).reset_index(drop=True)
+
+    helper, answered = activations._native, []
+
+    class Spy:  # the helper, counting the layers it answered
+        def activation_stats(self, *args):
+            row = helper.activation_stats(*args)
+            answered.append(row is not None)
+            return row
+
+    monkeypatch.setattr(activations, "_native", Spy())
+    native = measured()
+    assert answered and all(answered)
+    monkeypatch.setattr(activations, "_native", None)
+    reference = measured()
+    assert len(native) == len(reference) > 0
+    assert list(native["name"]) == list(reference["name"])
+    assert list(native["layer"]) == list(reference["layer"])
+    assert native["value"].to_numpy() == pytest.approx(
+        reference["value"].to_numpy(), rel=1e-5, abs=1e-7, nan_ok=True
+    )
+
+
 def test_saturation_is_found_where_tanh_saturates():
     torch.manual_seed(0)
     model = nn.Sequential(

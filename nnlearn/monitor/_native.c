@@ -17,6 +17,7 @@
    4096-term float sum, like torch's own pairwise reduction. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 
 #define LANES 16
@@ -145,10 +146,80 @@ error:
     return NULL;
 }
 
+/* activation_stats(x, torch.Tensor, torch.float32, rows, units, beyond, below) -> list or None.
+
+   `x`: a plain contiguous float32 CPU tensor of rows x units values (units last). The list
+   is [sum, sum of squares, min, max, #|v| > beyond, #v < below, then per unit its number of
+   non-zero values], what `activations.activation_stats` computes with torch, in one pass and
+   without a launch. The thresholds are compared in float32, as torch compares a float32
+   tensor with a Python float; a NaN makes min and max NaN (torch's aminmax) and counts as
+   non-zero (NaN != 0). None when `x` is not such a tensor. */
+static PyObject *activation_stats(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "activation_stats(x, torch.Tensor, torch.float32, "
+                                         "rows, units, beyond, below)");
+        return NULL;
+    }
+    Py_ssize_t rows = PyLong_AsSsize_t(args[3]), units = PyLong_AsSsize_t(args[4]);
+    float beyond = (float)PyFloat_AsDouble(args[5]), below = (float)PyFloat_AsDouble(args[6]);
+    if (PyErr_Occurred()) return NULL;
+    void *ptr = NULL;
+    Py_ssize_t n = 0;
+    int wide = 0;
+    /* float32 only: the dtype asked is given as both of block_of's two */
+    if (rows <= 0 || units <= 0 || block_of(args[0], args[1], args[2], args[2], &ptr, &n, &wide) ||
+        n != rows * units || ptr == NULL)
+        Py_RETURN_NONE;
+    const float *x = (const float *)ptr;
+    Py_ssize_t *nonzero = PyMem_Calloc((size_t)units, sizeof(Py_ssize_t));
+    if (nonzero == NULL) return PyErr_NoMemory();
+    double total = 0.0, squares = 0.0;
+    float lo = x[0], hi = x[0];
+    int nan = 0;
+    Py_ssize_t over = 0, under = 0;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const float *row = x + r * units;
+        double row_total = 0.0, row_squares = 0.0;
+        for (Py_ssize_t u = 0; u < units; u++) {
+            float v = row[u];
+            row_total += v;
+            row_squares += (double)v * v;
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+            nan |= v != v;
+            over += fabsf(v) > beyond;
+            under += v < below;
+            nonzero[u] += v != 0.0f;
+        }
+        total += row_total;
+        squares += row_squares;
+    }
+    PyObject *out = PyList_New(6 + units);
+    if (out == NULL) {
+        PyMem_Free(nonzero);
+        return NULL;
+    }
+    double head[6] = {total, squares, nan ? NAN : lo, nan ? NAN : hi, (double)over,
+                      (double)under};
+    for (int k = 0; k < 6; k++) PyList_SET_ITEM(out, k, PyFloat_FromDouble(head[k]));
+    for (Py_ssize_t u = 0; u < units; u++)
+        PyList_SET_ITEM(out, 6 + u, PyFloat_FromDouble((double)nonzero[u]));
+    PyMem_Free(nonzero);
+    for (Py_ssize_t k = 0; k < 6 + units; k++)
+        if (PyList_GET_ITEM(out, k) == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"sumsq", (PyCFunction)(void (*)(void))sumsq, METH_FASTCALL,
      "sumsq(parameters, torch.Tensor, float32, float64) -> the sum of the squares of the "
      "gradients, or None"},
+    {"activation_stats", (PyCFunction)(void (*)(void))activation_stats, METH_FASTCALL,
+     "activation_stats(x, torch.Tensor, torch.float32, rows, units, beyond, below) -> list or "
+     "None"},
     {NULL, NULL, 0, NULL},
 };
 
