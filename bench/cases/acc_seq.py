@@ -9,16 +9,28 @@ Ids: 0 is padding, 1 BOS, 2 the marker token, 3.. ordinary tokens; ignored targe
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "configs" / "examples"))
+EXAMPLES = Path(__file__).resolve().parents[2] / "configs" / "examples"
 
-import seq_datasets as D  # noqa: E402
-import seq_models as M  # noqa: E402
+
+def _example_module(name: str):
+    """The example module `name` loaded from its file under a name of its own: nothing is put on
+    sys.path (the examples folder holds a `datasets.py` that would shadow a user's)."""
+    spec = importlib.util.spec_from_file_location(f"acc_seq_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+D = _example_module("seq_datasets")
+M = _example_module("seq_models")
 
 PAD, IGNORE = D.PAD, D.IGNORE
 
