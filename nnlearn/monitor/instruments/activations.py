@@ -49,6 +49,7 @@ class ActivationStats(Instrument):
         self._pending: dict[str, tuple[int, torch.Tensor]] = {}
         self._inputs: set[int] = set()
         self._first_seen = False
+        self._helper = _native  # the C helper, None where it was not built
 
     def detach(self) -> None:
         self._remove_hooks()
@@ -81,7 +82,7 @@ class ActivationStats(Instrument):
         if x.untyped_storage().data_ptr() in self._inputs:
             return  # the data, as given to the model
         with torch.no_grad():
-            self._pending[name] = activation_stats(x.detach(), unit_dim)
+            self._pending[name] = activation_stats(x.detach(), unit_dim, self._helper)
 
     def on_update(self, step: int) -> None:
         self._remove_hooks()
@@ -102,7 +103,9 @@ class ActivationStats(Instrument):
                 self.monitor.log("saturated_frac", saturated, layer=name)
 
 
-def activation_stats(x: torch.Tensor, unit_dim: int) -> tuple[int, torch.Tensor | list[float]]:
+def activation_stats(
+    x: torch.Tensor, unit_dim: int, helper=_native
+) -> tuple[int, torch.Tensor | list[float]]:
     """The number of samples per unit, and [sum, sum of squares, min, max, #beyond +-(1-EDGE),
     #below EDGE, then per unit its number of non-zero values]: on a CPU, up to
     `NATIVE_MAX_VALUES` float32 values, host floats from the C helper's one pass (about 5 us
@@ -114,9 +117,9 @@ def activation_stats(x: torch.Tensor, unit_dim: int) -> tuple[int, torch.Tensor 
         flat = x.reshape(-1, x.shape[-1])
     else:
         flat = x.movedim(unit_dim, -1).reshape(-1, x.shape[unit_dim])
-    if _native is not None and flat.is_cpu and flat.numel() <= NATIVE_MAX_VALUES:
+    if helper is not None and flat.is_cpu and flat.numel() <= NATIVE_MAX_VALUES:
         rows, units = flat.shape
-        row = _native.activation_stats(
+        row = helper.activation_stats(
             flat, torch.Tensor, torch.float32, rows, units, 1 - EDGE, EDGE
         )
         if row is not None:
