@@ -113,10 +113,7 @@ def activation_stats(
     layer on a CPU, a dozen launches inside a training step). Everything else happens on the
     host in `summarise`."""
     x = x.float()
-    if unit_dim in (-1, x.dim() - 1):
-        flat = x.reshape(-1, x.shape[-1])
-    else:
-        flat = x.movedim(unit_dim, -1).reshape(-1, x.shape[unit_dim])
+    flat = x.movedim(unit_dim, -1).reshape(-1, x.shape[unit_dim])
     if helper is not None and flat.is_cpu and flat.numel() <= NATIVE_MAX_VALUES:
         rows, units = flat.shape
         row = helper.activation_stats(
