@@ -150,6 +150,72 @@ def test_activation_stats_are_the_same_from_the_c_helper_and_from_torch(case, mo
     )
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_layer_norms_and_update_ratios_are_the_same_from_the_c_helper_and_from_torch(
+    dtype, monkeypatch
+):
+    """On a CPU the per-layer gradient norms and update ratios of a small model come from the
+    C helper (one call per sum); they match torch's fused norms, with a tied weight and a
+    parameter without a gradient among them."""
+    import nnlearn.monitor.instruments.base as base
+
+    if base._native is None:
+        pytest.skip("no C helper built")
+
+    def measured():
+        torch.manual_seed(0)
+        model = Functional().to(dtype)
+        model.fc3.bias.requires_grad_(False)
+        extra = nn.Linear(4, 4).to(dtype)  # never used: its gradient stays None
+        model.unused = extra
+        instruments = [LayerGradNorm(ALWAYS), UpdateRatio(ALWAYS)]
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        m = one_step(model, instruments, optimizer=optimizer, x=torch.randn(32, 4, dtype=dtype))
+        return m.metrics.sort_values(["name", "layer"]).reset_index(drop=True), instruments
+
+    helper, calls = base._native, []
+
+    class Spy:  # the helper, recording what it answered
+        def __getattr__(self, name):
+            def call(*args):
+                out = getattr(helper, name)(*args)
+                calls.append((name, out is not None))
+                return out
+
+            return call
+
+    monkeypatch.setattr(base, "_native", Spy())
+    native, instruments = measured()
+    assert {name for name, _ in calls} == {"sumsq_each", "snapshot", "diffsq"}
+    assert all(answered for _, answered in calls)
+    monkeypatch.setattr(base, "_native", None)
+    reference, _ = measured()
+    assert {"layer_grad_norm", "update_ratio"} <= set(native["name"])
+    assert list(native["name"]) == list(reference["name"])
+    assert list(native["layer"]) == list(reference["layer"])
+    assert native["value"].to_numpy() == pytest.approx(reference["value"].to_numpy(), rel=1e-5)
+
+
+def test_update_ratio_skips_a_step_whose_parameter_changed_under_the_helper():
+    """A parameter swapped for one the helper cannot read between its copy and the difference
+    (here: moved to float16 by `.data`) gives no update ratio for that step, not a wrong one
+    or a read past its memory."""
+    import nnlearn.monitor.instruments.base as base
+
+    if base._native is None:
+        pytest.skip("no C helper built")
+    torch.manual_seed(0)
+    model = Functional()
+
+    class Swap(torch.optim.SGD):
+        def step(self, closure=None):
+            model.fc1.weight.data = model.fc1.weight.data.half()
+
+    m = one_step(model, [UpdateRatio(ALWAYS)], optimizer=Swap(model.parameters(), lr=0.1))
+    assert "update_ratio" not in set(m.metrics["name"])
+    assert m.series("train_loss").notna().all()
+
+
 def test_saturation_is_found_where_tanh_saturates():
     torch.manual_seed(0)
     model = nn.Sequential(

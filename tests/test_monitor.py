@@ -242,3 +242,39 @@ def test_healthy_minibatch_noise_triggers_nothing_a_jump_does():
     assert sampler.jumps == []
     sampler.observe([2000], [noise[0] * 20], 2000)
     assert [s for s, _ in sampler.jumps] == [2000] and sampler.dense(2001)
+
+
+@pytest.mark.parametrize("planned", [300, None])
+def test_steps_known_unsampled_are_the_steps_the_sampler_would_not_pick(planned):
+    """`step_begin` does not ask the sampler about the steps it cannot pick until the next read
+    of the signal: the steps sampled are the ones a sampler asked every step picks, fed the
+    same norms at the same reads, with a jump (dense sampling) and an instrument on a
+    schedule of its own in the run."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    own = LayerGradNorm(Schedule(every=7, first=1))
+    own.name = "own_schedule"
+    mon = Monitor(model, opt, instruments=[LayerGradNorm(), own], planned_steps=planned)
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    with mon:
+        for step in range(300):
+            mon.step_begin(step)
+            loss = nn.functional.cross_entropy(model(x), y) * (100.0 if 150 <= step < 160 else 1)
+            opt.zero_grad()
+            loss.backward()
+            mon.after_backward()
+            opt.step()
+            mon.after_update(loss)
+    m = mon.measurements
+    norms = m.series("grad_norm")
+    reference, picked = Sampler(planned), []
+    for step in range(300):
+        if reference.due(step):
+            picked.append(step)
+        if (step + 1) % CPU_READ_EVERY == 0:
+            steps = list(range(step + 1 - CPU_READ_EVERY, step + 1))
+            reference.observe(steps, norms.loc[steps].tolist(), step)
+    assert reference.jumps and reference.triggered > 0  # the burst sampled densely
+    assert list(m.layers("layer_grad_norm").index) == picked
+    assert list(m.layers("own_schedule").index) == [0, *range(7, 300, 7)]

@@ -21,6 +21,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #define LANES 16
 #define BLOCK 4096
@@ -146,6 +147,148 @@ error:
     return NULL;
 }
 
+/* The per-layer instruments' sums on a sampled step, one call each instead of a few torch
+   launches per tensor:
+
+   sumsq_each(tensors, type, float32, float64) -> the sum of the squares of each tensor that is
+   not None, in order (LayerGradNorm: one per gradient), or None when one is not a dense block.
+
+   snapshot(params, type, float32, float64, buffer, torch.Tensor) copies the parameters' values
+   one after another into `buffer` (a float64 CPU tensor at least as long as all of them) and
+   returns each one's sum of squares; diffsq(the same arguments) returns, for each parameter,
+   the sum of the squares of its values minus their copy in `buffer` (UpdateRatio: the weights
+   before the optimizer's step, then the step's size). `type` is the exact type each parameter
+   must have (nn.Parameter). None when a parameter is not a dense block or the buffer is too
+   short; the caller then takes torch's route. The differences are taken in double precision. */
+static double block_sumsq(const void *ptr, Py_ssize_t n, int wide) {
+    if (n == 0) return 0.0;
+    return wide ? sumsq_f64((const double *)ptr, (size_t)n) : sumsq_f32((const float *)ptr, (size_t)n);
+}
+
+static PyObject *sumsq_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "sumsq_each(tensors, type, float32, float64)");
+        return NULL;
+    }
+    PyObject *tensors = PySequence_Fast(args[0], "tensors must be a sequence");
+    if (tensors == NULL) return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(tensors);
+    PyObject **items = PySequence_Fast_ITEMS(tensors);
+    PyObject *out = PyList_New(0);
+    for (Py_ssize_t i = 0; out != NULL && i < count; i++) {
+        if (items[i] == Py_None) continue;
+        void *ptr = NULL;
+        Py_ssize_t n = 0;
+        int wide = 0;
+        if (block_of(items[i], args[1], args[2], args[3], &ptr, &n, &wide)) {
+            Py_DECREF(out);
+            Py_DECREF(tensors);
+            Py_RETURN_NONE;
+        }
+        PyObject *value = PyFloat_FromDouble(block_sumsq(ptr, n, wide));
+        if (value == NULL || PyList_Append(out, value) < 0) Py_CLEAR(out);
+        Py_XDECREF(value);
+    }
+    Py_DECREF(tensors);
+    return out;
+}
+
+WIDE_TARGETS static double copy_f32(const float *x, double *to, size_t n) {
+    double acc[LANES] = {0.0};
+    size_t chunks = n / LANES;
+    for (size_t c = 0; c < chunks; c++)
+        for (int k = 0; k < LANES; k++) {
+            double v = x[c * LANES + k];
+            to[c * LANES + k] = v;
+            acc[k] += v * v;
+        }
+    double total = 0.0;
+    for (int k = 0; k < LANES; k++) total += acc[k];
+    for (size_t j = chunks * LANES; j < n; j++) {
+        to[j] = x[j];
+        total += to[j] * to[j];
+    }
+    return total;
+}
+
+/* The sum of (x[j] - from[j])^2 over n values, x of type T (float32 or float64). */
+#define DIFF_SUMSQ(name, T)                                                                      \
+    WIDE_TARGETS static double name(const T *x, const double *from, size_t n) {                 \
+        double acc[LANES] = {0.0};                                                               \
+        size_t chunks = n / LANES;                                                               \
+        for (size_t c = 0; c < chunks; c++)                                                      \
+            for (int k = 0; k < LANES; k++) {                                                    \
+                double d = x[c * LANES + k] - from[c * LANES + k];                               \
+                acc[k] += d * d;                                                                 \
+            }                                                                                    \
+        double total = 0.0;                                                                      \
+        for (int k = 0; k < LANES; k++) total += acc[k];                                         \
+        for (size_t j = chunks * LANES; j < n; j++) {                                            \
+            double d = x[j] - from[j];                                                           \
+            total += d * d;                                                                      \
+        }                                                                                        \
+        return total;                                                                            \
+    }
+
+DIFF_SUMSQ(diff_f32, float)
+DIFF_SUMSQ(diff_f64, double)
+
+/* snapshot (copy = 1) and diffsq (copy = 0): see above */
+static PyObject *against_buffer(PyObject *const *args, Py_ssize_t nargs, int copy) {
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, copy ? "snapshot(params, type, float32, float64, buffer, "
+                                                "torch.Tensor)"
+                                              : "diffsq(params, type, float32, float64, buffer, "
+                                                "torch.Tensor)");
+        return NULL;
+    }
+    void *store = NULL;
+    Py_ssize_t room = 0;
+    int wide = 0;
+    /* the buffer: a float64 block (the dtype asked is given as both of block_of's two) */
+    if (block_of(args[4], args[5], args[3], args[3], &store, &room, &wide)) Py_RETURN_NONE;
+    PyObject *params = PySequence_Fast(args[0], "parameters must be a sequence");
+    if (params == NULL) return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(params);
+    PyObject **items = PySequence_Fast_ITEMS(params);
+    PyObject *out = PyList_New(count);
+    double *buffer = (double *)store;
+    Py_ssize_t used = 0;
+    for (Py_ssize_t i = 0; out != NULL && i < count; i++) {
+        void *ptr = NULL;
+        Py_ssize_t n = 0;
+        if (block_of(items[i], args[1], args[2], args[3], &ptr, &n, &wide) || n > room - used) {
+            Py_DECREF(out);
+            Py_DECREF(params);
+            Py_RETURN_NONE;
+        }
+        double total = 0.0;
+        if (n > 0 && copy && wide) {
+            memcpy(buffer + used, ptr, (size_t)n * sizeof(double));
+            total = sumsq_f64((const double *)ptr, (size_t)n);
+        } else if (n > 0 && copy) {
+            total = copy_f32((const float *)ptr, buffer + used, (size_t)n);
+        } else if (n > 0) {
+            total = wide ? diff_f64((const double *)ptr, buffer + used, (size_t)n)
+                         : diff_f32((const float *)ptr, buffer + used, (size_t)n);
+        }
+        used += n;
+        PyObject *value = PyFloat_FromDouble(total);
+        if (value == NULL) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, i, value);
+    }
+    Py_DECREF(params);
+    return out;
+}
+
+static PyObject *snapshot(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    return against_buffer(args, nargs, 1);
+}
+
+static PyObject *diffsq(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    return against_buffer(args, nargs, 0);
+}
+
 /* activation_stats(x, torch.Tensor, torch.float32, rows, units, beyond, below) -> list or None.
 
    `x`: a plain contiguous float32 CPU tensor of rows x units values (units last). The list
@@ -210,6 +353,14 @@ static PyMethodDef methods[] = {
     {"sumsq", (PyCFunction)(void (*)(void))sumsq, METH_FASTCALL,
      "sumsq(parameters, torch.Tensor, float32, float64) -> the sum of the squares of the "
      "gradients, or None"},
+    {"sumsq_each", (PyCFunction)(void (*)(void))sumsq_each, METH_FASTCALL,
+     "sumsq_each(tensors, type, float32, float64) -> each tensor's sum of squares, or None"},
+    {"snapshot", (PyCFunction)(void (*)(void))snapshot, METH_FASTCALL,
+     "snapshot(params, type, float32, float64, buffer, torch.Tensor) -> each parameter's sum "
+     "of squares, its values copied into buffer; or None"},
+    {"diffsq", (PyCFunction)(void (*)(void))diffsq, METH_FASTCALL,
+     "diffsq(params, type, float32, float64, buffer, torch.Tensor) -> each parameter's sum of "
+     "squared differences from its copy in buffer; or None"},
     {"activation_stats", (PyCFunction)(void (*)(void))activation_stats, METH_FASTCALL,
      "activation_stats(x, torch.Tensor, torch.float32, rows, units, beyond, below) -> list or "
      "None"},

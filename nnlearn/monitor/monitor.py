@@ -92,6 +92,8 @@ class Monitor:
         self._waiting = 0  # steps since the last read
         self._last_loss: float | None = None
         self._jumps_logged = 0
+        # steps in [_quiet_from, _quiet_until) are known unsampled (see step_begin)
+        self._quiet_from, self._quiet_until = 0, 0
 
     # -- lifecycle -------------------------------------------------------------------------
     def attach(self) -> Monitor:
@@ -112,6 +114,7 @@ class Monitor:
             # from `_groups_next` on, the next step a group is due on (a `Schedule` knows it;
             # another callable is asked every step), and when the step numbers go back
             self._groups_at, self._groups_next = -1, 0 if self._groups else math.inf
+            self._quiet_until = 0
             self._attached = True
         return self
 
@@ -121,6 +124,7 @@ class Monitor:
             for inst in self.instruments:
                 inst.detach()
             self._attached = False
+            self._quiet_until = 0  # the next step_begin attaches again
 
     def __enter__(self) -> Monitor:
         return self.attach()
@@ -131,6 +135,11 @@ class Monitor:
     # -- the three calls a training loop makes ---------------------------------------------
     def step_begin(self, step: int | None = None) -> None:
         self.step = step = self.step + 1 if step is None else step
+        if self._quiet_from <= step < self._quiet_until:  # most steps: nothing samples them
+            self._sampled = False
+            if self._active:
+                self._active = []  # a step whose after_update never came
+            return
         if not self._attached:
             self.attach()  # a loop that never entered `with monitor:` still gets measured
         if self.sample_all:
@@ -141,7 +150,11 @@ class Monitor:
             if sampled or not self._groups_at < step < self._groups_next:
                 self._active = self._due(step, sampled)
             elif self._active:
-                self._active = []  # a step whose after_update never came
+                self._active = []
+            # the steps after this one that neither the sampler nor a group can pick, until
+            # the next read of the signal (which can trigger dense sampling)
+            self._quiet_from = step + 1
+            self._quiet_until = min(self.sampler.next_possible(step), self._groups_next)
         for inst in self._active:
             inst.on_step_begin(step)
 
@@ -195,9 +208,11 @@ class Monitor:
         """Read the waiting every-step values from the device (one copy) and record them."""
         losses, self._losses = self._losses, []
         self._waiting = 0
+        self._quiet_until = 0  # the sampler may see a jump: step_begin asks it again
         if not losses and not len(self.signal):
             return
-        on_device = [v for _, v in losses if type(v) is not float]
+        # on a CPU every loss was read at once
+        on_device = [] if self._read_loss_now else [v for _, v in losses if type(v) is not float]
         steps, norms, finish = self.signal.take(self._stack)
         if not on_device:
             totals = finish(norms.tolist() if norms is not None else [])

@@ -91,6 +91,14 @@ class Sampler:
             return True
         return False
 
+    def next_possible(self, step: int) -> int:
+        """The first step after `step` that `due` can pick, as long as no `observe` comes in
+        between (the monitor skips asking for the steps before it)."""
+        after = step + 1
+        if after < FIRST or (after <= self._dense_until and self.triggered < MAX_TRIGGERED):
+            return after
+        return max(after, self._next)
+
     def dense(self, step: int) -> bool:
         """Whether a sampled `step` was sampled because of a jump (not on the regular schedule)."""
         return step <= self._dense_until and step >= FIRST

@@ -169,8 +169,9 @@ class GradNormSignal:
         needs no values), and the function turning that tensor's values into the norms."""
         if self.native:
             totals, self._totals = self._totals, []
-            norms = [math.sqrt(total) for _, total in totals]
-            return [step for step, _ in totals], None, lambda _: norms
+            steps, squares = zip(*totals) if totals else ((), ())
+            norms = list(map(math.sqrt, squares))
+            return list(steps), None, lambda _: norms
         entries, computed = self._kept, self._computed
         self._kept, self._computed = [], []
         intact = [e for e in entries if e[1][0]._version == e[2]]

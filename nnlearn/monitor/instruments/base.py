@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from nnlearn.monitor.schedule import Schedule
+from nnlearn.monitor.signal import NATIVE_MAX_NUMEL, _native
 
 if TYPE_CHECKING:
     from nnlearn.monitor.monitor import Monitor
@@ -57,7 +58,9 @@ def layers_with_parameters(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 class LayerParameters:
     """The model's trainable parameters grouped by the layer that owns them, so that per-layer
-    norms cost one fused `_foreach_norm` and one device-to-host copy for the whole model."""
+    norms cost one fused `_foreach_norm` and one device-to-host copy for the whole model, or on
+    a CPU, for a model of at most `NATIVE_MAX_NUMEL` float32/float64 parameters, one call of the
+    C helper (`native`, None otherwise; see `nnlearn.monitor.signal`)."""
 
     def __init__(self, model: nn.Module):
         self.names: list[str] = []
@@ -74,6 +77,15 @@ class LayerParameters:
             self.owner += [len(self.names)] * len(mine)
             self.names.append(name)
             self.params += mine
+        self.numel = sum(p.numel() for p in self.params)
+        plain = all(type(p) is nn.Parameter for p in self.params)  # the helper's exact type
+        self.native = (
+            _native
+            if plain
+            and self.numel <= NATIVE_MAX_NUMEL
+            and all(p.is_cpu and p.dtype in (torch.float32, torch.float64) for p in self.params)
+            else None
+        )
 
     def squared_norms(self, tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
         """Squared L2 norms of `tensors` (aligned with `params`; None entries give 0), still on
@@ -82,6 +94,16 @@ class LayerParameters:
         if not kept:
             return None
         return torch.stack(torch._foreach_norm(kept)).float().square()
+
+    def host_squared_norms(self, tensors: list[torch.Tensor | None]) -> list[float]:
+        """`squared_norms` as host floats (empty when every tensor is None): the helper's in
+        one call where it reads them all, otherwise torch's and one copy."""
+        if self.native is not None:
+            squares = self.native.sumsq_each(tensors, torch.Tensor, torch.float32, torch.float64)
+            if squares is not None:
+                return squares
+        squares = self.squared_norms(tensors)
+        return [] if squares is None else squares.tolist()
 
     def by_layer(self, tensors: list, squares: list[float]) -> dict[str, float]:
         """Group squared per-tensor norms (host floats, for the non-None `tensors`) into one

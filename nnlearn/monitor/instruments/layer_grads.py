@@ -9,7 +9,8 @@ class LayerGradNorm(Instrument):
 
     Read from `.grad` after backward, never through backward hooks, so it works on any model,
     in-place ReLU included. Under run "init" it is the gradient norm at initialisation. One
-    fused norm over every gradient and one copy to the host per sampled step.
+    fused norm over every gradient and one copy to the host per sampled step (on a CPU, small
+    models: one call of the C helper).
     """
 
     name = "layer_grad_norm"
@@ -20,9 +21,6 @@ class LayerGradNorm(Instrument):
 
     def on_backward(self, step: int) -> None:
         grads = [p.grad for p in self.layers.params]
-        squares = self.layers.squared_norms(grads)
-        if squares is None:
-            return
-        values = squares.tolist()
+        values = self.layers.host_squared_norms(grads)
         for name, norm in self.layers.by_layer(grads, values).items():
             self.monitor.log(self.name, norm, layer=name)
