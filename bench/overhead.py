@@ -134,14 +134,17 @@ def worker(name: str, variant: str, threads: int, rounds: int) -> dict:
     monitors = [monitor]
     if variant == "routes":  # the same monitor on the route an install without the C helper takes
         import nnlearn.monitor.instruments.activations as activations
+        import nnlearn.monitor.instruments.base as base
         import nnlearn.monitor.signal as signal
 
         helper = signal._native
-        signal._native = activations._native = None  # read when a monitor is built
+        # read when a monitor is built: the every-step norm, the activation statistics, the
+        # per-layer norms and update ratios
+        signal._native = activations._native = base._native = None
         try:
             plain = Monitor(model, optimizer, planned_steps=planned_steps(steps)).attach()
         finally:
-            signal._native = activations._native = helper
+            signal._native = activations._native = base._native = helper
         if not monitor.signal.native:
             return {"error": "the C helper is not built (or not used for this model)"}
         fns["torch route"] = step_fn(model, optimizer, loss_fn, plain)
