@@ -114,7 +114,6 @@ class Monitor:
             # from `_groups_next` on, the next step a group is due on (a `Schedule` knows it;
             # another callable is asked every step), and when the step numbers go back
             self._groups_at, self._groups_next = -1, 0 if self._groups else math.inf
-            self._quiet_until = 0
             self._attached = True
         return self
 

@@ -62,17 +62,23 @@ except ImportError:  # pragma: no cover - depends on the install
 _GRAD = attrgetter("grad")
 
 
+def helper_for(parameters: list[torch.Tensor], helper):
+    """`helper` (the C helper module, or None where it was not built) if it reads these
+    parameters' tensors: all on a CPU, float32/float64, `NATIVE_MAX_NUMEL` values at most;
+    otherwise None."""
+    if helper is None or sum(p.numel() for p in parameters) > NATIVE_MAX_NUMEL:
+        return None
+    if all(p.is_cpu and p.dtype in (torch.float32, torch.float64) for p in parameters):
+        return helper
+    return None
+
+
 class GradNormSignal:
     def __init__(self, parameters: list[torch.nn.Parameter], on_cpu: bool, read_every: int):
         self.parameters = parameters
         numel = sum(p.numel() for p in parameters)
         size = sum(p.numel() * p.element_size() for p in parameters)
-        self.native = (
-            _native is not None
-            and on_cpu
-            and numel <= NATIVE_MAX_NUMEL
-            and {p.dtype for p in parameters} <= {torch.float32, torch.float64}
-        )
+        self.native = helper_for(parameters, _native) is not None
         # the helper's arguments, bound once: the plain tensor type and the dtypes it reads
         self._sumsq_args = (parameters, torch.Tensor, torch.float32, torch.float64)
         self.flatten = on_cpu and numel <= FLATTEN_MEAN_NUMEL * max(1, len(parameters))

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from nnlearn.monitor.schedule import Schedule
-from nnlearn.monitor.signal import NATIVE_MAX_NUMEL, _native
+from nnlearn.monitor.signal import _native, helper_for
 
 if TYPE_CHECKING:
     from nnlearn.monitor.monitor import Monitor
@@ -59,8 +59,8 @@ def layers_with_parameters(model: nn.Module) -> list[tuple[str, nn.Module]]:
 class LayerParameters:
     """The model's trainable parameters grouped by the layer that owns them, so that per-layer
     norms cost one fused `_foreach_norm` and one device-to-host copy for the whole model, or on
-    a CPU, for a model of at most `NATIVE_MAX_NUMEL` float32/float64 parameters, one call of the
-    C helper (`native`, None otherwise; see `nnlearn.monitor.signal`)."""
+    a CPU, for a model of at most `signal.NATIVE_MAX_NUMEL` float32/float64 parameters, one call
+    of the C helper (`native`, None otherwise; see `nnlearn.monitor.signal.helper_for`)."""
 
     def __init__(self, model: nn.Module):
         self.names: list[str] = []
@@ -78,14 +78,7 @@ class LayerParameters:
             self.names.append(name)
             self.params += mine
         self.numel = sum(p.numel() for p in self.params)
-        plain = all(type(p) is nn.Parameter for p in self.params)  # the helper's exact type
-        self.native = (
-            _native
-            if plain
-            and self.numel <= NATIVE_MAX_NUMEL
-            and all(p.is_cpu and p.dtype in (torch.float32, torch.float64) for p in self.params)
-            else None
-        )
+        self.native = helper_for(self.params, _native)
 
     def squared_norms(self, tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
         """Squared L2 norms of `tensors` (aligned with `params`; None entries give 0), still on

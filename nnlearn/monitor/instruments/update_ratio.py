@@ -24,9 +24,11 @@ class UpdateRatio(Instrument):
         self.layers = LayerParameters(monitor.model)
         self._before: list[torch.Tensor] | torch.Tensor | None = None
         self._sizes: torch.Tensor | list[float] | None = None
-        # the helper's arguments but the buffer: the parameters, their type, the dtypes read
+        # the helper's arguments but the buffer: the parameters, their type, the dtypes read;
+        # it reads only parameters of exactly that type
         self._args = (self.layers.params, nn.Parameter, torch.float32, torch.float64)
-        self._native = self.layers.native
+        plain = all(type(p) is nn.Parameter for p in self.layers.params)
+        self._native = self.layers.native if plain else None
 
     def on_backward(self, step: int) -> None:
         if self.monitor.optimizer is None:
