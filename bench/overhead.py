@@ -10,8 +10,9 @@ then about 24 over the run). The bare loop and the monitored loop are timed in o
 the same model, in alternating segments (so load from other processes on the machine weighs on
 both alike), in CPU time of the one torch thread (the work a step does; wall time on a shared
 machine adds the wait for a core). A round is one sampling period of each variant (the
-monitored one holds exactly one per-layer sample), timed in `CHUNKS` interleaved chunks, after
-a warm-up over the first three steps; the ratio printed is the median over the rounds of
+monitored one holds exactly one per-layer sample), its variants alternating step by step (the
+order reversed every other round: a change of the machine's speed, which on a shared machine
+comes and goes within milliseconds, weighs on both alike), after a warm-up over the first three steps; the ratio printed is the median over the rounds of
 monitored / bare time, beside the middle half of the rounds' ratios (first to third quartile:
 how much the machine moved while it was measured; `--rounds` takes more). Peak memory (RSS)
 comes from a separate
@@ -54,8 +55,11 @@ SCALING = {
     "10M MLP": MODELS["10M MLP"][:4] + (30, 5),
 }
 VARIANTS = ("bare", "nnlearn", "cockpit")
-# a round (one sampling period of each variant) is timed in this many interleaved chunks
-CHUNKS = 8
+# a round (one sampling period of each variant) alternates the variants every this many steps:
+# measured on the small MLP in one process, 60 rounds each, the middle half of the default
+# monitor's ratios spanned 4.4 percentage points at chunks of 25 steps, 2.9 at 5 and 1.3 at 1
+# (the clock read per chunk costs both variants alike)
+CHUNK = 1
 WARMUP = 5
 COCKPIT_STEPS = 10
 COCKPIT_WARMUP = 2  # its schedule has no sparse phase to reach
@@ -171,15 +175,15 @@ def worker(name: str, variant: str, threads: int, rounds: int) -> dict:
     for which in fns:
         segment(which, warmup)
     times: dict[str, list[float]] = {which: [] for which in fns}
-    chunk = max(1, steps // CHUNKS)
     for r in range(rounds):
         # one period of each, in interleaved chunks (the order reversed every other round), so
         # that a change of the machine's speed during the round weighs on all alike
         spent = dict.fromkeys(fns, 0.0)
         order = list(fns) if r % 2 == 0 else list(fns)[::-1]
-        for c in range(0, steps, chunk):
+        for c in range(0, steps, CHUNK):
+            n = min(CHUNK, steps - c)
             for which in order:
-                spent[which] += segment(which, min(chunk, steps - c)) * min(chunk, steps - c)
+                spent[which] += segment(which, n) * n
         for which in order:
             times[which].append(spent[which] / steps)
     for m in monitors:
