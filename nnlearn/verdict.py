@@ -17,6 +17,9 @@ placed without touching this module:
   present cause that explains it, transitively, so NaN inputs -> NaN loss -> dead units all sit
   under the data finding.
 - Only warnings and errors explain anything: an `info` finding is a remark, not a root cause.
+- Within a cause, a finding whose evidence names the rule that explains it
+  (`evidence["explained_by"]`: the symptom rules that ask `rules.why` and borrow its cause)
+  goes under that rule's finding when it fired, whatever the stages.
 - Contradictions are resolved from the evidence, not printed side by side: a report with
   both `lr_too_high` and `lr_too_low` findings keeps the side lr_range measured (E902), else
   the more severe side, else the one the update ratios support (U201 / U202), else
@@ -211,7 +214,10 @@ def order_by_root_cause(findings: list[Finding]) -> list[CauseGroup]:
     by_cause: dict[Cause, list[Finding]] = {}
     for f in findings:
         by_cause.setdefault(f.cause, []).append(f)
-    groups = {c: CauseGroup(c, sorted(fs, key=_within_cause)) for c, fs in by_cause.items()}
+    groups = {
+        c: CauseGroup(c, _named_explainers_first(sorted(fs, key=_within_cause)))
+        for c, fs in by_cause.items()
+    }
     order = sorted(groups, key=lambda c: _upstream_rank(c, groups))
     root_of: dict[Cause, Cause] = {}
     roots: list[CauseGroup] = []
@@ -231,11 +237,34 @@ def order_by_root_cause(findings: list[Finding]) -> list[CauseGroup]:
         explained = []
         if head.severity != Severity.INFO:
             explained = [f for f in root.findings[1:] if _stage(f) > _stage(head)]
+        named = _named(root.findings)
+        explained += [f for f in root.findings[1:] if f in named and f not in explained]
         explained += [f for g in root.consequences for f in g.findings]
         for f in explained:
             f.explained_by = head.rule
         head.explains = list(dict.fromkeys(f.rule for f in explained if f.rule != head.rule))
     return roots
+
+
+def _named(findings: list[Finding]) -> list[Finding]:
+    """The findings whose own evidence names another present finding's rule as what explains
+    them (E901, F804, L102 and F802 ask `rules.why` and borrow that rule's cause)."""
+    present = {f.rule for f in findings}
+    return [
+        f
+        for f in findings
+        if f.evidence.get("explained_by") in present and f.evidence["explained_by"] != f.rule
+    ]
+
+
+def _named_explainers_first(findings: list[Finding]) -> list[Finding]:
+    """Within a cause, a finding that names its explainer goes after the others, so the rule
+    it names leads (a frozen backbone, not the batch it could not memorise). All naming each
+    other: left as they are."""
+    named = _named(findings)
+    if len(named) == len(findings):
+        return findings
+    return [f for f in findings if f not in named] + named
 
 
 def _explainer(

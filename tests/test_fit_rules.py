@@ -201,6 +201,15 @@ def test_F804_blames_capacity_when_nothing_is_learnt_and_no_batch_is_memorised()
     assert f.cause.value == "low_capacity"
 
 
+def test_F804_names_the_rule_it_borrows_its_cause_from():
+    # the verdict puts a finding that names its explainer under it (tests/test_verdict.py)
+    stuck = {"initial_loss": 1.1, "final_loss": 1.09, "final_ratio": 0.99}
+    [f] = evaluate("F804", baseline_case([0.35] * 4, [1.09] * 4, {"overfit_batch": stuck}))
+    assert f.cause.value == "implementation_bug" and f.evidence["explained_by"] == "E901"
+    [own] = evaluate("F804", baseline_case([0.35] * 4, [0.2, 0.05, 0.01, 0.005]))
+    assert own.evidence["explained_by"] is None
+
+
 def test_F804_blames_memorisation_when_training_loss_fell():
     [f] = evaluate("F804", baseline_case([0.35] * 4, [0.2, 0.05, 0.01, 0.005]))
     assert f.cause.value == "overfitting"

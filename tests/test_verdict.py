@@ -211,3 +211,22 @@ def test_verdicts():
 def test_exit_code_per_fail_on(severities, fail_on, code):
     fs = [finding(f"X10{i}", Cause.LR_TOO_LOW, s) for i, s in enumerate(severities)]
     assert exit_code_for(fs, fail_on) == code
+
+
+def test_a_finding_that_names_its_explainer_goes_under_it():
+    # seq_hf_bert_frozen.yaml: the overfit-batch experiment (E901, an experiment: stage 1) and
+    # the flat loss borrow the frozen backbone's cause and say so in their evidence; the
+    # frozen backbone (B709, what training showed: stage 2) leads, not the experiment
+    batch = finding("E901", Cause.IMPLEMENTATION_BUG, E, explained_by="B709")
+    frozen = finding("B709", Cause.IMPLEMENTATION_BUG, E, frozen_share=0.997)
+    flat = finding("L102", Cause.IMPLEMENTATION_BUG, E, explained_by="B709")
+    d = diagnosis([batch, frozen, flat])
+    assert [f.rule for f in d.findings] == ["B709", "E901", "L102"]
+    assert batch.explained_by == "B709" and flat.explained_by == "B709"
+    assert frozen.explained_by is None and frozen.explains == ["E901", "L102"]
+    # a named explainer that did not fire, or the finding itself, changes nothing
+    alone = finding("E901", Cause.IMPLEMENTATION_BUG, E, explained_by="B709")
+    own = finding("F804", Cause.IMPLEMENTATION_BUG, E, explained_by="F804")
+    assert order([own, alone]) == ["E901", "F804"]
+    assert alone.explained_by is None
+

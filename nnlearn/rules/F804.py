@@ -123,7 +123,7 @@ class F804(Rule):
         reference = reference_loss(m)
         train = last(m, "train_eval_loss") or last(m, "train_loss", n=20)
         learnt = bool(reference and train is not None and train < self.learnt_fraction * reference)
-        cause, why = self._cause(m, learnt)
+        cause, why, by = self._cause(m, learnt)
         return [
             self.finding(
                 f"after {m.fact('run.steps_done', '?')} steps the model is no better than an "
@@ -135,6 +135,7 @@ class F804(Rule):
                     "baseline_val_loss": base.get("val_loss"),
                     "train_loss": train,
                     "chance_loss": reference,
+                    "explained_by": by,
                 },
                 cause=cause,
             )
@@ -157,10 +158,12 @@ class F804(Rule):
             f"{reference:.4g} of predicting without the inputs"
         )
 
-    def _cause(self, m, learnt: bool) -> tuple[Cause, str]:
+    def _cause(self, m, learnt: bool) -> tuple[Cause, str, str | None]:
+        """The cause, why (a clause of the message), and the rule that explains it (None: the
+        finding's own reasoning)."""
         data = explain(m, training=False)
         if data is not None:
-            return data.cause, data.clause()
+            return data.cause, data.clause(), data.rule or data.name
         shuffled = experiment(m, "shuffled_labels")
         batch = experiment(m, "overfit_batch") or {}
         ratio, start = batch.get("final_ratio"), batch.get("initial_loss")
@@ -173,35 +176,40 @@ class F804(Rule):
                     Cause.INCONSISTENT_DATA,
                     "it learns permuted labels as well as the real ones: the labels carry "
                     "little signal the inputs predict",
+                    None,
                 )
-            return Cause.OVERFITTING, "its training loss fell: it memorised the training set"
+            return Cause.OVERFITTING, "its training loss fell: it memorised the training set", None
         if lr:
             return (
                 Cause.LR_TOO_LOW if lr == "low" else Cause.LR_TOO_HIGH,
                 f"its learning rate is far {'below' if lr == 'low' else 'above'} the range "
                 "where the loss falls (E902)",
+                "E902",
             )
         explained = explain(m, data=False)  # the optimisation evidence a flat loss has
         if explained is not None:
-            return explained.cause, explained.clause()
+            return explained.cause, explained.clause(), explained.rule or explained.name
         if memorises:
             return (
                 Cause.INCONSISTENT_DATA,
                 "it memorises a small batch, yet learns nothing general from the full set: "
                 "the inputs carry little signal about the labels",
+                None,
             )
 
         if ratio is not None and too_few_parameters(m, batch):
             return (
                 Cause.LOW_CAPACITY,
                 "it has too few parameters to memorise even one batch (Zhang et al.'s 2n + d)",
+                None,
             )
         if stuck:
             return (
                 Cause.IMPLEMENTATION_BUG,
                 "its loss does not move even on one repeated batch (E901): the setup is broken",
+                "E901",
             )
-        return Cause.LOW_CAPACITY, "its training loss stays at the baseline too"
+        return Cause.LOW_CAPACITY, "its training loss stays at the baseline too", None
 
 
 def majority_share(m) -> float | None:
