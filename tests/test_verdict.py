@@ -229,4 +229,3 @@ def test_a_finding_that_names_its_explainer_goes_under_it():
     own = finding("F804", Cause.IMPLEMENTATION_BUG, E, explained_by="F804")
     assert order([own, alone]) == ["E901", "F804"]
     assert alone.explained_by is None
-
