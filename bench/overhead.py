@@ -12,11 +12,11 @@ both alike), in CPU time of the one torch thread (the work a step does; wall tim
 machine adds the wait for a core). A round is one sampling period of each variant (the
 monitored one holds exactly one per-layer sample), its variants alternating step by step (the
 order reversed every other round: a change of the machine's speed, which on a shared machine
-comes and goes within milliseconds, weighs on both alike), after a warm-up over the first three steps; the ratio printed is the median over the rounds of
-monitored / bare time, beside the middle half of the rounds' ratios (first to third quartile:
-how much the machine moved while it was measured; `--rounds` takes more). Peak memory (RSS)
-comes from a separate
-process per variant running the same steps, every one of which imports nnlearn, so it compares
+comes and goes within milliseconds, weighs on both alike), after a warm-up over the first
+three steps; the ratio printed is the median over the rounds of monitored / bare time, beside
+the middle half of the rounds' ratios (first to third quartile: how much the machine moved
+while it was measured; `--rounds` takes more). Peak memory (RSS) comes from a separate process
+per variant running the same steps, every one of which imports nnlearn, so it compares
 what the variants allocate. Cockpit's economy configuration computes on every step, so its
 timing is taken over at most `COCKPIT_STEPS` steps (per-sample gradients of the 10M model take
 seconds per step on a CPU; a 50x ratio needs no second decimal).
@@ -176,8 +176,8 @@ def worker(name: str, variant: str, threads: int, rounds: int) -> dict:
         segment(which, warmup)
     times: dict[str, list[float]] = {which: [] for which in fns}
     for r in range(rounds):
-        # one period of each, in interleaved chunks (the order reversed every other round), so
-        # that a change of the machine's speed during the round weighs on all alike
+        # one period of each, alternating every CHUNK steps (the order reversed every other
+        # round), so that a change of the machine's speed during the round weighs on all alike
         spent = dict.fromkeys(fns, 0.0)
         order = list(fns) if r % 2 == 0 else list(fns)[::-1]
         for c in range(0, steps, CHUNK):

@@ -234,11 +234,11 @@ def order_by_root_cause(findings: list[Finding]) -> list[CauseGroup]:
         head = root.head
         # same cause, later stage: the data audit's NaN column explains the NaN loss even when
         # both rules name invalid_data; lr_range's verdict explains the oscillating loss
-        explained = []
-        if head.severity != Severity.INFO:
-            explained = [f for f in root.findings[1:] if _stage(f) > _stage(head)]
         named = _named(root.findings)
-        explained += [f for f in root.findings[1:] if f in named and f not in explained]
+        later = head.severity != Severity.INFO
+        explained = [
+            f for f in root.findings[1:] if (later and _stage(f) > _stage(head)) or f in named
+        ]
         explained += [f for g in root.consequences for f in g.findings]
         for f in explained:
             f.explained_by = head.rule
@@ -248,8 +248,9 @@ def order_by_root_cause(findings: list[Finding]) -> list[CauseGroup]:
 
 def _named(findings: list[Finding]) -> list[Finding]:
     """The findings whose own evidence names another present finding's rule as what explains
-    them (E901, F804, L102 and F802 ask `rules.why` and borrow that rule's cause)."""
-    present = {f.rule for f in findings}
+    them (E901, F804, L102 and F802 ask `rules.why` and borrow that rule's cause); only a
+    warning or an error explains anything."""
+    present = {f.rule for f in findings if f.severity != Severity.INFO}
     return [
         f
         for f in findings
