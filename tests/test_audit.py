@@ -12,7 +12,7 @@ from torch.utils.data import TensorDataset
 from nnlearn.audit import audit_data
 from nnlearn.audit.duplicates import conflicts, overlap
 from nnlearn.audit.scale import input_scale, target_scale
-from nnlearn.audit.setup import check_setup, describe_output, loss_kind
+from nnlearn.audit.setup import check_setup, describe_output, loss_kind, output_bounds
 from nnlearn.audit.updates import parameter_updates
 from nnlearn.audit.values import class_counts, labels, nonfinite, position_names
 from nnlearn.data.bundle import DataBundle
@@ -172,6 +172,66 @@ def test_linear_head_with_small_outputs_is_not_taken_for_a_sigmoid():
     small = torch.rand(64) * 0.2 + 0.1  # a linear head at init can land in [0, 1]
     assert describe_output(small, torch.randn(64) * 5)["in_unit_interval"] is False
     assert describe_output(small, torch.sigmoid(torch.randn(64) * 5))["in_unit_interval"]
+
+
+def test_output_bounds_come_from_the_final_activation():
+    torch.manual_seed(0)
+    pre, wide = torch.randn(256, 2), torch.randn(256, 2) * 1000  # before the head
+    assert output_bounds([pre], wide) is None  # a linear head takes both signs
+    for head, bounds in (
+        (torch.relu, (0.0, math.inf)),
+        (nn.functional.softplus, (0.0, math.inf)),
+        (torch.sigmoid, (0.0, 1.0)),
+        (torch.tanh, (-1.0, 1.0)),
+        (lambda t: -torch.relu(t), (-math.inf, 0.0)),
+    ):
+        assert output_bounds([head(pre)], head(wide)) == bounds
+    # a linear head over bounded features (an RNN's saturated state): bounded, but by nothing
+    # training cannot move, and piled at neither 0 nor +-1
+    w = torch.randn(32) * 0.2
+    assert (
+        output_bounds(
+            [torch.tanh(pre @ torch.randn(2, 32)) @ w], torch.sign(wide @ torch.randn(2, 32)) @ w
+        )
+        is None
+    )
+    # a ReLU head off for every input sits at 0 alone: never negative, not a sigmoid's [0, 1]
+    zeros = torch.zeros(256, 1)
+    assert output_bounds([zeros], zeros) == (0.0, math.inf)
+
+
+class Bounded(nn.Module):
+    def __init__(self, head, k=1):
+        super().__init__()
+        self.lin, self.head, self.k = nn.Linear(2, k), head, k
+
+    def forward(self, x):
+        out = self.head(self.lin(x))
+        return out.squeeze(-1) if self.k == 1 else out
+
+
+def test_setup_measures_how_much_of_the_loss_the_output_range_rules_out():
+    x = torch.randn(256, 2)
+    negative = x[:, 0]  # half of these regression targets are below 0
+    f = setup_facts(Bounded(torch.relu), negative, nn.MSELoss(), "regression", x)
+    reach = f["output_reach"]
+    assert reach["range"] == [0.0, math.inf] and reach["free_loss"] == 0
+    assert 0.3 < reach["forbidden"] < 1 and reach["bounded_loss"] < reach["chance_loss"]
+    # the same head on targets it can reach, and a linear head: nothing ruled out / no bound
+    assert setup_facts(Bounded(torch.relu), negative.abs(), nn.MSELoss(), "regression", x)[
+        "output_reach"
+    ]["forbidden"] == pytest.approx(0, abs=1e-6)
+    linear = setup_facts(Bounded(lambda t: t), negative, nn.MSELoss(), "regression", x)
+    assert "output_reach" not in linear
+    # class scores squashed into [0, 1] before CrossEntropyLoss: the loss cannot reach 0
+    y = torch.randint(0, 3, (256,))
+    scores = setup_facts(Bounded(torch.sigmoid, 3), y, nn.CrossEntropyLoss(), x=x * 10)
+    assert scores["output_reach"]["range"] == [0.0, 1.0]
+    assert scores["output_reach"]["forbidden"] > 0.3
+    # ReLU'd logits into BCEWithLogitsLoss: no probability below 0.5
+    labels = (x[:, :1] > 0).float().repeat(1, 2)
+    relu_logits = setup_facts(Bounded(torch.relu, 2), labels, nn.BCEWithLogitsLoss(), "binary", x)
+    assert relu_logits["output_reach"]["forbidden"] > 0.3
 
 
 def test_setup_finds_double_softmax_without_fatal():

@@ -36,6 +36,7 @@ EXPECTED = {
     "bug_ce_on_continuous": ("B706", "implementation_bug", 1, False),
     "bug_loud_head": ("B707", "implementation_bug", 0, True),
     "bug_loss_fails": ("B708", "implementation_bug", 1, False),
+    "bug_bounded_head": ("B711", "implementation_bug", 1, True),
 }
 # short runs: the findings come from the data and the first steps
 FAST = {"probe.steps": 60, "probe.budget_s": 20, "probe.eval_every": 20}
@@ -62,6 +63,14 @@ def test_healthy_data_gives_no_warning(name):
     assert loud == [], [f.message for f in loud]
     assert result.measurements.fact("data.class_counts")
     assert result.measurements.fact("setup.fatal") is None
+
+
+def test_bounded_head_whose_range_holds_the_targets_stays_quiet():
+    result = probe(EXAMPLES / "bounded_head_fits.yaml", None, {"probe.steps": 300})
+    loud = [f for f in result.findings if f.severity.rank >= Severity.WARNING.rank]
+    assert loud == [], [f.message for f in loud]
+    reach = result.measurements.fact("setup.output_reach")
+    assert reach["range"] == [0.0, 1.0] and reach["forbidden"] < 0.01  # measured, and fits
 
 
 @pytest.mark.parametrize("name", ["data_nan", "data_one_based_labels"])

@@ -37,6 +37,14 @@ HEALTHY_LABELS = {
     "n_distinct": 3,
     "outside_unit_interval": 300,
 }
+# setup.output_reach of a ReLU head on zero-mean regression targets
+REACH = {
+    "range": [0.0, float("inf")],
+    "loss": "mse",
+    "chance_loss": 0.51,
+    "free_loss": 0.0,
+    "bounded_loss": 0.25,
+}
 BINARY_LABELS = {**HEALTHY_LABELS, "max": 1, "n_distinct": 2, "outside_unit_interval": 0}
 FLOAT_LABELS = {
     "dtype": "float32",
@@ -293,6 +301,24 @@ CASES = [
             "setup": {"loss_kind": "mse"},
             "data": {"targets": {"mean": 10.0, "std": 1.0}},
         },
+    ),
+    (
+        "B711",
+        {"setup": {"output_reach": {**REACH, "forbidden": 0.47}}},
+        "error",
+        {"setup": {"output_reach": {**REACH, "forbidden": 0.001}}},
+    ),
+    (
+        "B711",
+        {"setup": {"output_reach": {**REACH, "forbidden": 0.07}}},
+        "warning",
+        {"setup": {"output_reach": {**REACH, "forbidden": 0.04}}},
+    ),
+    (  # class scores under a bound still rank the classes: a warning, however much
+        "B711",
+        {"setup": {"output_reach": {**REACH, "loss": "cross_entropy", "forbidden": 0.5}}},
+        "warning",
+        {"setup": {"output_reach": {**REACH, "loss": "cross_entropy", "forbidden": None}}},
     ),
     (
         "B708",

@@ -119,3 +119,18 @@ def without_head(params, lr: float = 3e-3):
     after the optimizer was written): the head gets gradients and never moves."""
     params = list(params)
     return torch.optim.Adam(params[:-2], lr=lr)
+
+
+class BoundedHead(nn.Module):
+    """The quickstart's MLP with an activation after its last layer (`head`: relu, sigmoid,
+    tanh): its outputs cannot leave that activation's range."""
+
+    def __init__(self, in_features: int, out_features: int, head: str = "relu"):
+        super().__init__()
+        self.net = mlp(in_features, out_features)
+        self.head = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}[head]
+        self.squeeze = out_features == 1  # one regression output against (N,) targets
+
+    def forward(self, x):
+        out = self.head(self.net(x))
+        return out.squeeze(-1) if self.squeeze else out

@@ -124,3 +124,13 @@ def sensor(raw: bool = True, n: int = 2000):
     if not raw:
         x, y = x / 100, (y - y.mean()) / y.std()
     return _split(x, y)
+
+
+def shares(n: int = 2000):
+    """A regression whose targets are shares in (0, 1): y = sigmoid of a smooth function of
+    four features, plus a little noise kept inside (0, 1)."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(n, 4, generator=g)
+    z = 1.5 * x[:, 0] - x[:, 1] + torch.sin(2 * x[:, 2]) + 0.5 * x[:, 3] * x[:, 0]
+    y = torch.sigmoid(z + 0.1 * torch.randn(n, generator=g))
+    return _split(x, y)

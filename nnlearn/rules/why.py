@@ -23,11 +23,13 @@ from nnlearn.rules.base import Cause, Finding
 # the data audits, most fundamental first: values that break the loss, a target with nothing to
 # learn, splits that disagree, scale, then the label distribution and the data size
 DATA_RULES = ("D301", "D307", "D313", "D314", "D303", "D302", "D304", "D305", "D308")
-# what training showed: the measured rate, the update size, the loss blowing up, then the init,
-# then the units and the gradient flow
+# an output range that rules the targets out (measured at setup: nothing in training gets past
+# it); then what training showed: the measured rate, the update size, the loss blowing up, then
+# the init, then the units and the gradient flow
 # (issue 9: a frozen majority, a rate that needs a warm-up, unclipped gradient bursts; the
 # bursts before L103, whose diverging loss they cause)
 TRAINING_RULES = (
+    "B711",
     "B709",
     "E904",
     "U201",
