@@ -299,6 +299,16 @@ def test_E902_quiet_inside_or_near_the_range(lr):
     assert evaluate("E902", lr_case(lr)) == []
 
 
+def test_E902_quiet_when_the_main_run_converged_at_that_rate():
+    sweep = {"good_range": [1.6e-3, 0.079], "suggested_lr": 0.045}
+    facts = {"run": {"lr": 0.5}, "experiments": {"lr_range": sweep}}
+    converged = series("train_loss", [1.2 * 0.98**i for i in range(200)])  # 97% lower
+    assert evaluate("E902", measurements(converged, facts)) == []
+    halfway = series("train_loss", [1.2 - 0.003 * i for i in range(200)])  # 50% lower
+    [f] = evaluate("E902", measurements(halfway, facts))
+    assert f.cause.value == "lr_too_high"
+
+
 def test_E902_quiet_when_the_sweep_found_no_descent():
     facts = {
         "run": {"lr": 1e-6},

@@ -228,6 +228,16 @@ def test_e904_fires_when_the_warmed_run_learns_and_the_main_spiked():
     assert "warm-up" in f.message
 
 
+def test_e904_quiet_when_the_main_run_recovers_by_itself():
+    # the main run spiked in its first 100 steps, then went on to end below the warmed run's end
+    recovered = falling_loss(n=500, start=0.67)
+    assert rule("E904").evaluate(measurements(recovered, warm_facts())) == []
+    # ending above it (stuck, as the post-LN Transformer without warm-up): the finding stands
+    assert rule("E904").evaluate(measurements(flat_loss(n=500), warm_facts()))
+    # no steps past the experiment's: nothing to tell recovery from
+    assert rule("E904").evaluate(measurements(falling_loss(n=100), warm_facts()))
+
+
 def test_e904_quiet_when_warmup_does_not_help_or_nothing_went_wrong():
     assert rule("E904").evaluate(measurements([], warm_facts(warm_end=0.6))) == []
     calm = warm_facts(main_rise=0.01, main_end=0.3)  # fell steadily, no spike

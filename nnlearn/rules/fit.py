@@ -63,6 +63,17 @@ def lr_outside_range(m, low_factor: float = 10.0, high_factor: float = 3.0) -> s
     return None
 
 
+def main_drop(m) -> float | None:
+    """Relative drop of the main run's training loss from its first step (the loss at init) to
+    the median of its last tenth, as `lr_range.main_run_drop` measures it; None for fewer than
+    20 steps, a non-finite value or a non-positive start."""
+    v = [float(x) for x in m.series("train_loss").tolist()]
+    if len(v) < 20 or not all(math.isfinite(x) for x in v) or v[0] <= 0:
+        return None
+    w = max(len(v) // 10, 2)
+    return (v[0] - float(np.median(v[-w:]))) / v[0]
+
+
 def relative_drop(values, start_fraction: float = 0.75) -> float | None:
     """How much a curve still fell over its last quarter, relative to its value there."""
     v = np.asarray([x for x in values if math.isfinite(x)], dtype=float)
