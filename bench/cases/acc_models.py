@@ -128,3 +128,21 @@ class WideInitTanh(nn.Module):
         for layer in self.layers:
             x = torch.tanh(layer(x))
         return self.out(x)
+
+
+class ActivatedOutput(nn.Module):
+    """An MLP with an activation applied to its output layer too (`head`: relu, sigmoid,
+    tanh), as in Keras ports that give every `Dense` an activation: the outputs cannot leave
+    that activation's range, whatever the targets are."""
+
+    def __init__(self, in_features: int, out_features: int, head: str = "relu", width: int = 64):
+        super().__init__()
+        self.layers = _mlp([in_features, width, width])
+        self.out = nn.Linear(width, out_features)
+        self.head = {"relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}[head]
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = F.relu(layer(x))
+        out = self.head(self.out(x))
+        return out.squeeze(-1) if out.shape[-1] == 1 else out
