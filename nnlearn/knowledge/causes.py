@@ -156,11 +156,13 @@ CAUSES: dict[str, dict] = {
         "what": "Code that runs but does not train what you think: parameters missing from the "
         "optimizer or detached from the graph, softmax before CrossEntropyLoss, sigmoid before "
         "BCEWithLogitsLoss, an output of shape (N, 1) against targets of shape (N,) that "
-        "broadcasts to (N, N), forgetting optimizer.zero_grad(), model.eval() left on.",
+        "broadcasts to (N, N), a ReLU or sigmoid after a regression output that must go "
+        "negative, forgetting optimizer.zero_grad(), model.eval() left on.",
         "why": "PyTorch rarely complains about these: the loss is a number and goes down a "
         "little, so the bug shows only as poor learning.",
         "detect": "init_check lists parameters that receive no gradient or a zero gradient and "
-        "compares the loss at init with the chance-level loss; the update-ratio instruments "
+        "compares the loss at init with the chance-level loss; the setup check measures the "
+        "range the outputs are confined to against the targets; the update-ratio instruments "
         "see parameters that never change; the overfit_batch experiment checks one batch can "
         "be fitted.",
         "fixes": [
@@ -168,6 +170,8 @@ CAUSES: dict[str, dict] = {
             "wrap the forward in torch.no_grad()",
             "feed raw logits to CrossEntropyLoss / BCEWithLogitsLoss (no softmax or sigmoid)",
             "match output and target shapes exactly (squeeze the (N, 1) output)",
+            "end regression and logit outputs in a plain Linear layer: a ReLU, sigmoid or tanh "
+            "after it confines the outputs to its range",
             "call optimizer.zero_grad() every step",
             "overfit a single batch before anything else",
         ],
@@ -183,6 +187,10 @@ CAUSES: dict[str, dict] = {
             "loss at init is wrong",
             "shape mismatch broadcasting warning",
             "bug in my training loop",
+            "regression predictions never negative",
+            "relu on the last layer",
+            "sigmoid on the regression output",
+            "activation after the output layer",
         ],
     },
     "lr_too_high": {
