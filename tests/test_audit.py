@@ -11,8 +11,9 @@ from torch.utils.data import TensorDataset
 
 from nnlearn.audit import audit_data
 from nnlearn.audit.duplicates import conflicts, overlap
+from nnlearn.audit.output_range import output_bounds
 from nnlearn.audit.scale import input_scale, target_scale
-from nnlearn.audit.setup import check_setup, describe_output, loss_kind, output_bounds
+from nnlearn.audit.setup import check_setup, describe_output, loss_kind
 from nnlearn.audit.updates import parameter_updates
 from nnlearn.audit.values import class_counts, labels, nonfinite, position_names
 from nnlearn.data.bundle import DataBundle

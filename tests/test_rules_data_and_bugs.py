@@ -41,6 +41,7 @@ HEALTHY_LABELS = {
 REACH = {
     "range": [0.0, float("inf")],
     "loss": "mse",
+    "regression": True,
     "chance_loss": 0.51,
     "free_loss": 0.0,
     "bounded_loss": 0.25,
@@ -316,7 +317,16 @@ CASES = [
     ),
     (  # class scores under a bound still rank the classes: a warning, however much
         "B711",
-        {"setup": {"output_reach": {**REACH, "loss": "cross_entropy", "forbidden": 0.5}}},
+        {
+            "setup": {
+                "output_reach": {
+                    **REACH,
+                    "loss": "cross_entropy",
+                    "regression": False,
+                    "forbidden": 0.5,
+                }
+            }
+        },
         "warning",
         {"setup": {"output_reach": {**REACH, "loss": "cross_entropy", "forbidden": None}}},
     ),

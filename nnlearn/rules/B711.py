@@ -5,8 +5,6 @@ from dataclasses import dataclass
 
 from nnlearn.rules.base import Cause, Rule, Severity
 
-REGRESSION_LOSSES = ("mse", "l1", "huber")
-
 
 def describe_range(lo: float, hi: float) -> str:
     """'never go below 0', 'stay within [0, 1]', ..."""
@@ -107,7 +105,6 @@ class B711(Rule):
         )
         # class scores under a bound still rank the classes: the loss and the probabilities
         # are capped, the predicted class is not (measured below)
-        regression = reach["loss"] in REGRESSION_LOSSES
-        error = regression and forbidden >= self.error_share
+        error = bool(reach.get("regression")) and forbidden >= self.error_share
         severity = Severity.ERROR if error else Severity.WARNING
         return [self.finding(message, evidence, severity=severity)]
